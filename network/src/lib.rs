@@ -1,0 +1,7 @@
+//! mini-network: how containers reach each other, the host and the world.
+//!
+//! It owns networks (bridge, subnet, gateway), address management, network namespace files,
+//! veth pairs (through `rtnetlink`), the nftables table mini keeps (NAT for published ports,
+//! masquerade, isolation), and the `/etc/hosts` and `/etc/resolv.conf` a container sees.
+//!
+//! It knows nothing of containers' lifecycles or of images: callers hand it ids, names and paths.

@@ -1,0 +1,116 @@
+//! One test's private world: directories, config, the `mini` command, and the leak check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::host;
+use crate::leaks::{self, Leak};
+
+/// A test's own root directory, runtime directory and config for `mini`, under a fresh folder
+/// that nothing else uses. Dropping it checks for leaks (see [`leaks`]), removes whatever leaked
+/// and the folder, and then fails the test if anything had leaked.
+#[derive(Debug)]
+pub struct TestEnv {
+    /// Short, unique, lowercase: goes into every name this test makes (links, netns, tables).
+    pub tag: String,
+    /// The folder that holds everything below.
+    pub dir: PathBuf,
+    /// `mini --root`.
+    pub root: PathBuf,
+    /// `mini --runroot`.
+    pub runroot: PathBuf,
+    /// `MINI_CONFIG` for this test's `mini` commands.
+    pub config: PathBuf,
+}
+
+impl TestEnv {
+    /// Makes a fresh environment. Needs root, as every end-to-end test does.
+    pub fn new() -> TestEnv {
+        host::require_root();
+        let (tag, dir) = loop {
+            // "e" first so the tag never reads as a number; five hex digits keep link names short.
+            let tag = format!("e{}", host::random_hex(5));
+            let dir = std::env::temp_dir().join(format!("mini-e2e-{tag}"));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break (tag, dir),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(err) => panic!("create {}: {err}", dir.display()),
+            }
+        };
+        let env = TestEnv {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            config: dir.join("config.toml"),
+            tag,
+            dir,
+        };
+        for path in [&env.root, &env.runroot] {
+            std::fs::create_dir(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        }
+        std::fs::write(&env.config, "# mini config for one end-to-end test\n")
+            .unwrap_or_else(|e| panic!("write {}: {e}", env.config.display()));
+        env
+    }
+
+    /// A `mini` command bound to this environment's root, runtime root and config.
+    pub fn mini(&self) -> Command {
+        let mut cmd = Command::new(host::mini_bin());
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .env("MINI_CONFIG", &self.config)
+            .env_remove("MINI_ROOT")
+            .env_remove("MINI_RUNROOT");
+        cmd
+    }
+
+    /// Runs `mini ARGS...` in this environment and returns what it did, success or not.
+    pub fn run(&self, args: &[&str]) -> Output {
+        host::output(self.mini().args(args))
+    }
+
+    /// A path inside this test's folder.
+    pub fn path(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// What this test has on the host right now that it should not keep once it ends.
+    pub fn leaks(&self) -> Vec<Leak> {
+        leaks::find(&self.dir, &self.tag)
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        TestEnv::new()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let found = self.leaks();
+        let errors = leaks::clean(&found);
+        // Never delete through a mount that survived the cleanup: it could be a host folder.
+        let still_mounted = self.leaks().iter().any(|l| matches!(l, Leak::Mount { .. }));
+        if still_mounted {
+            eprintln!("warning: {} still has mounts; not removing it", self.dir.display());
+        } else if let Err(err) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("warning: cannot remove {}: {err}", self.dir.display());
+        }
+        if found.is_empty() || std::thread::panicking() {
+            return;
+        }
+        let mut report = format!("test leaked {} resource(s) on the host:", found.len());
+        for leak in &found {
+            report.push_str(&format!("\n  - {leak}"));
+        }
+        if !errors.is_empty() {
+            report.push_str("\nand cleaning them up failed:");
+            for err in &errors {
+                report.push_str(&format!("\n  - {err}"));
+            }
+        }
+        panic!("{report}");
+    }
+}

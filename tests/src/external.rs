@@ -1,0 +1,105 @@
+//! Another machine on the network, played by a network namespace.
+//!
+//! The lab curls the host's published ports "from outside". Here the outside is a network
+//! namespace joined to the host by a veth pair: the host end keeps an address on the host, the
+//! other end is `eth0` inside the namespace with its own address and a default route through the
+//! host. Traffic from it arrives on the host as from any other machine on a LAN.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::host;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with a veth pair to the host. Deleted when dropped.
+#[derive(Debug)]
+pub struct ExternalHost {
+    /// The namespace's name (`ip netns exec NAME ...`).
+    pub netns: String,
+    /// The host end of the veth pair.
+    pub host_link: String,
+    /// The host's address on the link, the one the other machine talks to.
+    pub host_addr: Ipv4Addr,
+    /// The other machine's address.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the link's subnet.
+    pub prefix: u8,
+}
+
+impl ExternalHost {
+    /// An external host on a /24 of its own taken from 198.18.0.0/15, the range set aside for
+    /// benchmarking network devices (RFC 2544), so it collides with no real network: the host
+    /// gets .1 and the external host .2.
+    pub fn new(tag: &str) -> ExternalHost {
+        // Two tests must not pick the same subnet: choose under a lock shared by all of them.
+        let lock = File::create(std::env::temp_dir().join("mini-e2e-subnets.lock"))
+            .expect("create the subnet lock file");
+        lock.lock().expect("lock the subnet lock file");
+        let routes = host::run("ip", &["-4", "route", "show", "table", "all"]);
+        let third = (0..512u32)
+            .map(|n| (n + u32::from_str_radix(&host::random_hex(3), 16).unwrap_or(0)) % 512)
+            .find(|n| !routes.contains(&format!("198.{}.{}.", 18 + n / 256, n % 256)))
+            .expect("a free /24 in 198.18.0.0/15");
+        let base = [198, 18 + (third / 256) as u8, (third % 256) as u8];
+        let host_addr = Ipv4Addr::new(base[0], base[1], base[2], 1);
+        let addr = Ipv4Addr::new(base[0], base[1], base[2], 2);
+        // The route appears as soon as the address is set, inside the lock.
+        ExternalHost::with_addresses(tag, host_addr, addr, 24)
+    }
+
+    /// An external host with given addresses, e.g. the seed lab's host at 192.168.137.101/24.
+    pub fn with_addresses(tag: &str, host_addr: Ipv4Addr, addr: Ipv4Addr, prefix: u8) -> ExternalHost {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let ext = ExternalHost {
+            netns: format!("mini-ext-{tag}-{n}"),
+            host_link: format!("vx{tag}{n}"),
+            host_addr,
+            addr,
+            prefix,
+        };
+        let peer = format!("vy{tag}{n}");
+        host::run("ip", &["netns", "add", &ext.netns]);
+        // From here on, Drop removes whatever was made.
+        host::run(
+            "ip",
+            &["link", "add", &ext.host_link, "type", "veth", "peer", "name", &peer],
+        );
+        host::run("ip", &["link", "set", &peer, "netns", &ext.netns]);
+        host::run(
+            "ip",
+            &["addr", "add", &format!("{host_addr}/{prefix}"), "dev", &ext.host_link],
+        );
+        host::run("ip", &["link", "set", &ext.host_link, "up"]);
+        let inside = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &ext.netns, "ip"];
+            full.extend_from_slice(args);
+            host::run("ip", &full);
+        };
+        inside(&["link", "set", &peer, "name", "eth0"]);
+        inside(&["addr", "add", &format!("{addr}/{prefix}"), "dev", "eth0"]);
+        inside(&["link", "set", "eth0", "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        inside(&["route", "add", "default", "via", &host_addr.to_string()]);
+        ext
+    }
+
+    /// A command that runs inside the external host (`ip netns exec NAME PROGRAM`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns, program]);
+        cmd
+    }
+}
+
+impl Drop for ExternalHost {
+    fn drop(&mut self) {
+        // Deleting the namespace destroys eth0 inside it, and with it the host end of the pair.
+        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).output();
+        if std::path::Path::new("/sys/class/net").join(&self.host_link).exists() {
+            let _ = Command::new("ip").args(["link", "delete", &self.host_link]).output();
+        }
+    }
+}

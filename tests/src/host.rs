@@ -1,0 +1,88 @@
+//! Small helpers for running the host's tools from tests, with failures that say what ran.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository's top folder (where `images/` and `scripts/` live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `mini` binary under test: `$MINI_BIN`, or the one cargo built next to this test binary.
+pub fn mini_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("MINI_BIN") {
+        return PathBuf::from(bin);
+    }
+    // Test binaries live in target/<profile>/deps/; the binaries of the workspace one level up.
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("mini"))
+        .expect("test binary sits in target/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first (`cargo build --workspace`), or set MINI_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// End-to-end tests need root: they mount, create links and namespaces, and change nftables.
+pub fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .expect("Uid line in /proc/self/status");
+    assert_eq!(
+        euid, "0",
+        "end-to-end tests run as root (they use mounts, namespaces and nftables); \
+         run them with the README's test command"
+    );
+}
+
+/// Renders a command as a shell line, for messages.
+pub fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs a command to completion, capturing its output; panics only if it cannot start.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|err| panic!("cannot run `{}`: {err}", describe(cmd)))
+}
+
+/// Runs a command that must succeed and returns its standard output as text.
+pub fn check(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "`{}` failed ({}):\n{}{}",
+        describe(cmd),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Shorthand for [`check`] on a program and its arguments.
+pub fn run(program: &str, args: &[&str]) -> String {
+    check(Command::new(program).args(args))
+}
+
+/// A short random lowercase hex string, for names that must not collide between tests.
+pub fn random_hex(len: usize) -> String {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("read a uuid");
+    let hex: String = uuid.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[..len].to_string()
+}
