@@ -14,7 +14,12 @@ const EXIT_ENGINE_ERROR: u8 = 125;
 #[command(name = "mini", version, about, long_about = None, disable_help_subcommand = true)]
 struct Cli {
     /// Where mini keeps persistent state: images, layers, containers, networks, volumes.
-    #[arg(long, global = true, env = "MINI_ROOT", default_value = "/var/lib/mini")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINI_ROOT",
+        default_value = "/var/lib/mini"
+    )]
     root: PathBuf,
 
     /// Where mini keeps runtime state that a reboot clears: netns files, locks, monitor sockets.

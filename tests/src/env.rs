@@ -94,7 +94,10 @@ impl Drop for TestEnv {
         // Never delete through a mount that survived the cleanup: it could be a host folder.
         let still_mounted = self.leaks().iter().any(|l| matches!(l, Leak::Mount { .. }));
         if still_mounted {
-            eprintln!("warning: {} still has mounts; not removing it", self.dir.display());
+            eprintln!(
+                "warning: {} still has mounts; not removing it",
+                self.dir.display()
+            );
         } else if let Err(err) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("warning: cannot remove {}: {err}", self.dir.display());
         }

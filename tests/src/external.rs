@@ -51,7 +51,12 @@ impl ExternalHost {
     }
 
     /// An external host with given addresses, e.g. the seed lab's host at 192.168.137.101/24.
-    pub fn with_addresses(tag: &str, host_addr: Ipv4Addr, addr: Ipv4Addr, prefix: u8) -> ExternalHost {
+    pub fn with_addresses(
+        tag: &str,
+        host_addr: Ipv4Addr,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> ExternalHost {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let ext = ExternalHost {
             netns: format!("mini-ext-{tag}-{n}"),
@@ -65,12 +70,27 @@ impl ExternalHost {
         // From here on, Drop removes whatever was made.
         host::run(
             "ip",
-            &["link", "add", &ext.host_link, "type", "veth", "peer", "name", &peer],
+            &[
+                "link",
+                "add",
+                &ext.host_link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ],
         );
         host::run("ip", &["link", "set", &peer, "netns", &ext.netns]);
         host::run(
             "ip",
-            &["addr", "add", &format!("{host_addr}/{prefix}"), "dev", &ext.host_link],
+            &[
+                "addr",
+                "add",
+                &format!("{host_addr}/{prefix}"),
+                "dev",
+                &ext.host_link,
+            ],
         );
         host::run("ip", &["link", "set", &ext.host_link, "up"]);
         let inside = |args: &[&str]| {
@@ -97,9 +117,16 @@ impl ExternalHost {
 impl Drop for ExternalHost {
     fn drop(&mut self) {
         // Deleting the namespace destroys eth0 inside it, and with it the host end of the pair.
-        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).output();
-        if std::path::Path::new("/sys/class/net").join(&self.host_link).exists() {
-            let _ = Command::new("ip").args(["link", "delete", &self.host_link]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.netns])
+            .output();
+        if std::path::Path::new("/sys/class/net")
+            .join(&self.host_link)
+            .exists()
+        {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.host_link])
+                .output();
         }
     }
 }

@@ -69,7 +69,9 @@ pub fn clean(leaks: &[Leak]) -> Vec<String> {
     for leak in leaks {
         if let Leak::Process { pid, .. } = leak {
             // The process may be gone already; that is fine.
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .output();
         }
     }
     let mut targets: Vec<&str> = leaks
@@ -120,7 +122,11 @@ fn processes(dir: &str) -> Vec<Leak> {
     };
     let mut leaks = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
@@ -193,8 +199,12 @@ fn unescape_octal(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let value = bytes[i + 1..i + 4]
                 .iter()
                 .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
