@@ -88,11 +88,9 @@ pub fn clean(leaks: &[Leak]) -> Vec<String> {
     for leak in leaks {
         match leak {
             Leak::Netns { name } => try_run("ip", &["netns", "delete", name]),
-            Leak::Link { name } => {
-                // Deleting one end of a veth pair removes the other: skip names already gone.
-                if Path::new("/sys/class/net").join(name).exists() {
-                    try_run("ip", &["link", "delete", name]);
-                }
+            // Deleting one end of a veth pair removes the other: skip names already gone.
+            Leak::Link { name } if Path::new("/sys/class/net").join(name).exists() => {
+                try_run("ip", &["link", "delete", name]);
             }
             Leak::NftTable { family, name } => try_run("nft", &["delete", "table", family, name]),
             _ => {}
