@@ -1,10 +1,16 @@
 //! `mini`: the command line. It turns arguments into calls on the engine crates and their results
 //! into text; it holds no engine logic of its own.
 
+mod commands;
+mod context;
+mod human;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+use crate::context::{CliError, Context};
 
 /// Exit code for mini's own errors (bad flags, unknown objects), as Docker uses it.
 const EXIT_ENGINE_ERROR: u8 = 125;
@@ -25,10 +31,42 @@ struct Cli {
     /// Where mini keeps runtime state that a reboot clears: netns files, locks, monitor sockets.
     #[arg(long, global = true, env = "MINI_RUNROOT", default_value = "/run/mini")]
     runroot: PathBuf,
+
+    /// mini's config file (registry mirrors, insecure registries).
+    #[arg(
+        long,
+        global = true,
+        env = "MINI_CONFIG",
+        default_value = "/etc/mini/config.toml"
+    )]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Download an image from a registry
+    Pull(commands::pull::PullArgs),
+    /// List images
+    Images(commands::images::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(commands::images::ImagesArgs),
+    /// Download an image from a registry
+    Pull(commands::pull::PullArgs),
 }
 
 fn main() -> ExitCode {
-    let _cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // `--help` and `--version` are not errors; everything else clap rejects is a usage
@@ -42,5 +80,29 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    ExitCode::SUCCESS
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    };
+    let context = Context {
+        root: cli.root,
+        runroot: cli.runroot,
+        config: cli.config,
+    };
+    let result = match command {
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            commands::pull::run(&context, args)
+        }
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
+            commands::images::run(&context, args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError { code, error }) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
 }

@@ -1,0 +1,58 @@
+//! What every command needs: where the state is, and how errors map to exit codes.
+
+use std::path::PathBuf;
+
+use mini_storage::{ImageStore, LayerStore, RegistryConfig};
+
+/// The global options, resolved.
+#[derive(Debug)]
+pub struct Context {
+    pub root: PathBuf,
+    #[allow(dead_code)] // the container commands use it
+    pub runroot: PathBuf,
+    pub config: PathBuf,
+}
+
+/// An error and the exit code it ends the command with.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+/// Docker's codes: 125 for mini's own errors (usage, bad config); commands choose others.
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+impl CliError {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> CliError {
+        CliError {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<mini_storage::Error> for CliError {
+    fn from(err: mini_storage::Error) -> CliError {
+        use mini_storage::Error as E;
+        let code = match err {
+            E::InvalidReference { .. } | E::Config { .. } => 125,
+            _ => 1,
+        };
+        CliError::new(code, err)
+    }
+}
+
+impl Context {
+    pub fn registry_config(&self) -> CliResult<RegistryConfig> {
+        Ok(RegistryConfig::load(&self.config)?)
+    }
+
+    pub fn image_store(&self) -> CliResult<ImageStore> {
+        Ok(ImageStore::open(&self.root)?)
+    }
+
+    pub fn layer_store(&self) -> CliResult<LayerStore> {
+        Ok(LayerStore::open(&self.root.join("overlay"))?)
+    }
+}

@@ -1,0 +1,121 @@
+//! Sizes and times as Docker prints them.
+
+/// Docker's `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits,
+/// trailing zeros dropped: `74.8MB`, `1.09MB`, `187MB`, `5MB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{text}{}", UNITS[unit])
+}
+
+/// Docker's `HumanDuration`: "Less than a second", "About a minute", "3 hours", "2 years".
+pub fn duration(seconds: i64) -> String {
+    let hours = ((seconds as f64) / 3600.0 + 0.5) as i64;
+    let minutes = seconds / 60;
+    match seconds {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", seconds / 3600 / 24 / 365),
+    }
+}
+
+/// "N units ago" for an RFC 3339 time, or "N/A" when there is none.
+pub fn ago(rfc3339: Option<&str>) -> String {
+    match rfc3339.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) {
+        Some(time) => format!(
+            "{} ago",
+            duration((chrono::Utc::now() - time.to_utc()).num_seconds())
+        ),
+        None => "N/A".into(),
+    }
+}
+
+/// Prints rows in columns separated by three spaces, as Docker's tab writer does.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}   ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_dockers() {
+        assert_eq!(size(0), "0B");
+        assert_eq!(size(999), "999B");
+        assert_eq!(size(1_088_102), "1.09MB");
+        assert_eq!(size(74_812_345), "74.8MB");
+        assert_eq!(size(187_000_000), "187MB");
+        assert_eq!(size(5_000_000), "5MB");
+    }
+
+    #[test]
+    fn durations_read_like_dockers() {
+        assert_eq!(duration(0), "Less than a second");
+        assert_eq!(duration(45), "45 seconds");
+        assert_eq!(duration(90), "About a minute");
+        assert_eq!(duration(3 * 60), "3 minutes");
+        assert_eq!(duration(3600), "About an hour");
+        assert_eq!(duration(5 * 3600), "5 hours");
+        assert_eq!(duration(3 * 86400), "3 days");
+        assert_eq!(duration(20 * 86400), "2 weeks");
+        assert_eq!(duration(100 * 86400), "3 months");
+        assert_eq!(duration(3 * 365 * 86400), "3 years");
+    }
+
+    #[test]
+    fn tables_pad_columns_with_three_spaces() {
+        let rows = vec![
+            vec!["REPOSITORY".into(), "TAG".into()],
+            vec!["nginx".into(), "latest".into()],
+        ];
+        assert_eq!(table(&rows), "REPOSITORY   TAG\nnginx        latest\n");
+    }
+}
