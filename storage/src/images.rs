@@ -76,6 +76,7 @@ impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore> {
         let blobs = root.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(Error::io(&blobs))?;
+        crate::layers::remove_stale_temps(&blobs);
         Ok(ImageStore {
             root: root.to_path_buf(),
         })

@@ -33,6 +33,7 @@ impl LayerStore {
     /// The store under `dir` (`<root>/overlay`), created if missing.
     pub fn open(dir: &Path) -> Result<LayerStore> {
         std::fs::create_dir_all(dir.join("l")).map_err(Error::io(dir.join("l")))?;
+        remove_stale_temps(dir);
         Ok(LayerStore {
             dir: dir.to_path_buf(),
         })
@@ -180,5 +181,28 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// Removes what pulls that were killed half way left: `.tmp-<what>-<pid>` entries whose process
+/// is gone. A live pull's temporaries are left alone.
+pub(crate) fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(".tmp-") else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
     }
 }

@@ -148,7 +148,7 @@ impl Puller {
         // TLS goes through rustls with ring; installing the provider twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let platform = options.platform.clone().unwrap_or_else(host_platform);
-        let mut last_error = None;
+        let mut errors: Vec<(String, Error)> = Vec::new();
         for (source, insecure) in self.sources(reference)? {
             let mut oci = reference.oci().clone();
             if source != reference.registry() {
@@ -176,10 +176,18 @@ impl Puller {
                     | Error::BadLayer { .. }
                     | Error::NoMatchingPlatform { .. }),
                 ) => return Err(err),
-                Err(err) => last_error = Some(err),
+                Err(err) => errors.push((source, err)),
             }
         }
-        Err(last_error.expect("there is always at least one source"))
+        // One source: its error as it is. Mirrors too: what each said, so none is hidden.
+        if errors.len() == 1 {
+            return Err(errors.remove(0).1);
+        }
+        let said: Vec<String> = errors
+            .iter()
+            .map(|(source, err)| format!("[{source}] {err}"))
+            .collect();
+        Err(Error::Registry(said.join("; ")))
     }
 
     /// Where to try, in order: (host, insecure).
@@ -209,13 +217,13 @@ impl Puller {
         client
             .auth(oci, &auth, RegistryOperation::Pull)
             .await
-            .map_err(|err| registry_error(reference, err))?;
+            .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
 
         // The manifest, through an index if there is one.
         let (mut bytes, _) = client
             .pull_manifest_raw(oci, &auth, ACCEPTED_MANIFESTS)
             .await
-            .map_err(|err| registry_error(reference, err))?;
+            .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
         if let Some(pinned) = reference.digest() {
             check_digest(&format!("manifest of {reference}"), pinned, &bytes)?;
         }
@@ -227,7 +235,7 @@ impl Puller {
             let (platform_bytes, _) = client
                 .pull_manifest_raw(&by_digest, &auth, ACCEPTED_MANIFESTS)
                 .await
-                .map_err(|err| registry_error(reference, err))?;
+                .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
             check_digest(
                 &format!("manifest of {reference} for {platform}"),
                 &chosen,
@@ -266,7 +274,7 @@ impl Puller {
         client
             .pull_blob(oci, &config_desc, &mut config_bytes)
             .await
-            .map_err(|err| registry_error(reference, err))?;
+            .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
         check_digest(
             &format!("config of {reference}"),
             &config_desc.digest,
@@ -376,7 +384,7 @@ impl Puller {
         let mut stream = client
             .pull_blob_stream(oci, desc)
             .await
-            .map_err(|err| registry_error(reference, err))?;
+            .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
         let total = stream.content_length.or(u64::try_from(desc.size).ok());
 
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(32);
@@ -459,28 +467,39 @@ fn unpack_stream(
             pending: bytes::Bytes::new(),
             file,
             hasher: Hasher::default(),
+            count: 0,
         };
-        let size = match compression {
+        let unpacked = match compression {
             Compression::Gzip => {
                 let decoder = flate2::read::GzDecoder::new(&mut source);
-                layers.unpack(&record.chain_id, parent, &record.diff_id, decoder)?
+                layers.unpack(&record.chain_id, parent, &record.diff_id, decoder)
             }
             Compression::None => {
-                layers.unpack(&record.chain_id, parent, &record.diff_id, &mut source)?
+                layers.unpack(&record.chain_id, parent, &record.diff_id, &mut source)
             }
         };
-        // Whatever follows the compressed stream still counts toward the blob's digest.
-        std::io::copy(&mut source, &mut std::io::sink())
-            .map_err(|e| Error::Registry(e.to_string()))?;
+        // Whatever follows the compressed stream still counts toward the blob's digest. When
+        // unpacking failed, the digest tells whether the blob was corrupt (the cause to report)
+        // or the layer itself is bad.
+        let drained = std::io::copy(&mut source, &mut std::io::sink());
         let actual = source.hasher.clone().finish();
-        if actual != record.digest {
-            let _ = layers.remove(&record.chain_id);
+        // The registry client ends a stream whose digest is wrong with an error of its own; when
+        // every byte arrived, the digest is the better explanation.
+        let complete = drained.is_ok() || source.count == record.size;
+        if complete && actual != record.digest {
+            if unpacked.is_ok() {
+                let _ = layers.remove(&record.chain_id);
+            }
             return Err(Error::DigestMismatch {
                 what: format!("layer {}", short(&record.digest)),
                 expected: record.digest.clone(),
                 actual,
             });
         }
+        let size = unpacked?;
+        drained.map_err(|e| {
+            Error::Registry(format!("downloading layer {}: {e}", short(&record.digest)))
+        })?;
         source.file.sync_all().map_err(Error::io(blob_temp))?;
         std::fs::rename(blob_temp, blob_path).map_err(Error::io(blob_path))?;
         let size_file = layers.layer_dir(&record.chain_id)?.join("size");
@@ -499,6 +518,7 @@ struct ChannelReader {
     pending: bytes::Bytes,
     file: std::fs::File,
     hasher: Hasher,
+    count: u64,
 }
 
 impl Read for ChannelReader {
@@ -509,6 +529,7 @@ impl Read for ChannelReader {
                 Some(Ok(bytes)) => {
                     self.file.write_all(&bytes)?;
                     self.hasher.update(&bytes);
+                    self.count += bytes.len() as u64;
                     self.pending = bytes;
                 }
                 Some(Err(err)) => return Err(err),
@@ -582,19 +603,58 @@ fn choose_platform(entries: &[IndexEntry], wanted: &str) -> Result<String> {
     })
 }
 
-/// A registry error in Docker's words where it has them.
-fn registry_error(reference: &ImageRef, err: oci_client::errors::OciDistributionError) -> Error {
-    use oci_client::errors::OciDistributionError as E;
-    let text = err.to_string();
-    match err {
-        E::ImageManifestNotFoundError(_) => {
-            Error::Registry(format!("manifest for {reference} not found: manifest unknown"))
-        }
-        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => Error::Registry(format!(
-            "pull access denied for {}, repository does not exist or may require 'mini login': {text}",
+/// A registry error in Docker's words where it has them, naming the registry and what to do.
+fn registry_error(
+    reference: &ImageRef,
+    registry: &str,
+    err: oci_client::errors::OciDistributionError,
+) -> Error {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+    let not_found = || {
+        Error::Registry(format!(
+            "manifest for {reference} not found: manifest unknown"
+        ))
+    };
+    let denied = |detail: String| {
+        Error::Registry(format!(
+            "pull access denied for {}, repository does not exist or may require 'mini login': {detail}",
             reference.familiar_name()
-        )),
-        _ => Error::Registry(format!("pulling {reference} from {}: {text}", reference.registry())),
+        ))
+    };
+    match err {
+        E::ImageManifestNotFoundError(_) => not_found(),
+        E::RegistryError { envelope, url } => {
+            let codes: Vec<&Code> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes
+                .iter()
+                .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown))
+            {
+                not_found()
+            } else if codes
+                .iter()
+                .any(|c| matches!(c, Code::Unauthorized | Code::Denied))
+            {
+                denied(envelope.to_string())
+            } else {
+                Error::Registry(format!(
+                    "pulling {reference}: the registry answered {envelope} ({url})"
+                ))
+            }
+        }
+        E::UnauthorizedError { url } => denied(url),
+        E::AuthenticationFailure(detail) => denied(detail),
+        E::RequestError(err) => {
+            let mut cause = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(inner) = source {
+                cause = format!("{cause}: {inner}");
+                source = inner.source();
+            }
+            Error::Registry(format!(
+                "pulling {reference}: cannot reach registry {registry}: {cause}"
+            ))
+        }
+        other => Error::Registry(format!("pulling {reference} from {registry}: {other}")),
     }
 }
 

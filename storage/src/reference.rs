@@ -20,7 +20,8 @@ impl ImageRef {
     pub fn parse(text: &str) -> Result<ImageRef> {
         let reference: Reference = text.parse().map_err(|err| Error::InvalidReference {
             reason: match err {
-                ParseError::NameContainsUppercase => {
+                // The grammar rejects upper case before naming it: say what Docker says.
+                _ if text.to_lowercase().parse::<Reference>().is_ok() => {
                     format!("repository name ({text}) must be lowercase")
                 }
                 ParseError::ReferenceInvalidFormat => {

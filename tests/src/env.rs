@@ -70,6 +70,16 @@ impl TestEnv {
         host::output(self.mini().args(args))
     }
 
+    /// Writes this test's config: `registry-mirrors` pointing at `registry` (plain http), so that
+    /// short names (`nginx`) pull from it as from Docker Hub.
+    pub fn use_mirror(&self, registry: &crate::Registry) {
+        std::fs::write(
+            &self.config,
+            format!("registry-mirrors = [\"http://{}\"]\n", registry.addr),
+        )
+        .unwrap_or_else(|e| panic!("write {}: {e}", self.config.display()));
+    }
+
     /// A path inside this test's folder.
     pub fn path(&self, name: impl AsRef<Path>) -> PathBuf {
         self.dir.join(name)

@@ -25,7 +25,7 @@ pub fn build_to(name: &str, out: &std::path::Path) {
     host::check(build_script().arg(name).arg(out));
 }
 
-/// Pushes images to the registry at `addr` as `addr/NAME:latest`.
+/// Pushes images to the registry at `addr` (`host:port[/path]`) as `addr/NAME:latest`.
 pub fn push(addr: &str, credentials: Option<&(String, String)>, names: &[&str]) {
     let mut cmd = build_script();
     cmd.arg("--push").arg(addr);

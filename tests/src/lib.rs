@@ -13,12 +13,14 @@
 //! - [`ExternalHost`]: another machine, played by a network namespace joined to the host by a
 //!   veth pair, each end with an address.
 //! - [`images`]: the lab and test images (`debian`, `nginx`, `busybox`) as OCI layouts.
+//! - [`oci`]: hand-made images with whiteouts, hostile entries, several platforms.
 
 mod env;
 mod external;
 pub mod host;
 pub mod images;
 pub mod leaks;
+pub mod oci;
 mod registry;
 
 pub use env::TestEnv;

@@ -130,6 +130,43 @@ impl Registry {
         images::push(&self.addr, self.credentials.as_ref(), names);
     }
 
+    /// Pushes fixture images as `ADDR/library/NAME:latest`, where a Docker Hub mirror keeps them,
+    /// so that `mini pull NAME` finds them through `registry-mirrors`.
+    pub fn push_library(&self, names: &[&str]) {
+        images::push(
+            &format!("{}/library", self.addr),
+            self.credentials.as_ref(),
+            names,
+        );
+    }
+
+    /// Pushes an OCI layout (all its images, digests unchanged) as `ADDR/REPO:TAG`.
+    /// `format` is skopeo's `--format` (`v2s2` for Docker media types), if any.
+    pub fn push_layout(&self, layout: &Path, repo_tag: &str, format: Option<&str>) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
+        match format {
+            Some(format) => cmd.args(["--format", format]),
+            None => cmd.arg("--preserve-digests"),
+        };
+        if let Some((user, password)) = &self.credentials {
+            cmd.arg("--dest-creds").arg(format!("{user}:{password}"));
+        }
+        cmd.arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.addr));
+        host::check(&mut cmd);
+    }
+
+    /// The path of a blob's data in the registry's storage (to corrupt it on purpose).
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
     /// What `skopeo inspect` (another client than mini) reads of `NAME:TAG` in this registry.
     pub fn inspect(&self, name_tag: &str) -> serde_json::Value {
         let mut cmd = Command::new("skopeo");
