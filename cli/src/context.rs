@@ -17,7 +17,8 @@ pub struct Context {
 #[derive(Debug)]
 pub struct CliError {
     pub code: u8,
-    pub error: anyhow::Error,
+    /// None when the command already said what went wrong.
+    pub error: Option<anyhow::Error>,
 }
 
 /// Docker's codes: 125 for mini's own errors (usage, bad config); commands choose others.
@@ -27,8 +28,13 @@ impl CliError {
     pub fn new(code: u8, error: impl Into<anyhow::Error>) -> CliError {
         CliError {
             code,
-            error: error.into(),
+            error: Some(error.into()),
         }
+    }
+
+    /// Exits with `code`; the command has printed its errors itself.
+    pub fn reported(code: u8) -> CliError {
+        CliError { code, error: None }
     }
 }
 

@@ -51,6 +51,14 @@ enum Command {
     Pull(commands::pull::PullArgs),
     /// List images
     Images(commands::images::ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
+    /// Remove one or more images
+    Rmi(commands::rmi::RmiArgs),
+    /// Return low-level information on images
+    Inspect(commands::image_inspect::ImageInspectArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -63,6 +71,15 @@ enum ImageCommand {
     Ls(commands::images::ImagesArgs),
     /// Download an image from a registry
     Pull(commands::pull::PullArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(commands::rmi::RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(commands::image_inspect::ImageInspectArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,11 +114,25 @@ fn main() -> ExitCode {
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
             commands::images::run(&context, args)
         }
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => {
+            commands::tag::run(&context, args)
+        }
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
+            commands::rmi::run(&context, args)
+        }
+        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
+            commands::image_inspect::run(&context, args)
+        }
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            commands::history::run(&context, args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError { code, error }) => {
-            eprintln!("Error: {error:#}");
+            if let Some(error) = error {
+                eprintln!("Error: {error:#}");
+            }
             ExitCode::from(code)
         }
     }

@@ -29,6 +29,10 @@ pub enum Error {
     #[error("No such image: {0}")]
     NoSuchImage(String),
 
+    /// The operation would break something else; Docker calls these conflicts.
+    #[error("conflict: {0}")]
+    Conflict(String),
+
     /// The image exists, but not for this platform.
     #[error(
         "no matching manifest for {wanted} in the manifest list entries (available: {available})"

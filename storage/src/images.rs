@@ -58,6 +58,19 @@ struct ImagesFile {
     images: BTreeMap<String, ImageRecord>,
 }
 
+/// What `rmi` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// Tags and repo digests removed.
+    pub untagged: Vec<String>,
+    /// Image ids removed.
+    pub deleted: Vec<String>,
+    /// Chain ids of layers no image uses any more, uppermost first.
+    pub layers: Vec<String>,
+    /// Blobs that were removed from the blob store.
+    pub blobs: Vec<String>,
+}
+
 /// An image as listed: its record and the tags that point at it.
 #[derive(Debug, Clone)]
 pub struct ListedImage {
@@ -175,6 +188,129 @@ impl ImageStore {
             .collect();
         listed.sort_by(|a, b| b.record.created.cmp(&a.record.created));
         Ok(listed)
+    }
+
+    /// The image a user's argument names, as Docker resolves it: a reference (`nginx`,
+    /// `nginx:1`, `repo@sha256:...`) first, then an image id (`sha256:<hex>`, or a unique prefix
+    /// of its hex). Returns the record and, when the argument named a tag, that tag.
+    pub fn resolve(&self, text: &str) -> Result<(ImageRecord, Option<String>)> {
+        if let Ok(reference) = ImageRef::parse(text) {
+            if let Some(record) = self.lookup(&reference)? {
+                let tag = if reference.digest().is_none() { reference.full_tagged() } else { None };
+                return Ok((record, tag));
+            }
+        }
+        let file = self.read()?;
+        let hex = text.strip_prefix("sha256:").unwrap_or(text);
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let found: Vec<&ImageRecord> = file
+                .images
+                .values()
+                .filter(|image| image.id["sha256:".len()..].starts_with(&hex.to_ascii_lowercase()))
+                .collect();
+            match found.as_slice() {
+                [one] => return Ok(((*one).clone(), None)),
+                [] => {}
+                _ => {
+                    return Err(Error::BadContent {
+                        what: format!("image id prefix {text}"),
+                        reason: "it matches more than one image; give more of it".into(),
+                    })
+                }
+            }
+        }
+        Err(Error::NoSuchImage(text.to_string()))
+    }
+
+    /// The tags (`docker.io/library/nginx:latest`) that point at an image.
+    pub fn tags_of(&self, id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .read()?
+            .tags
+            .iter()
+            .filter(|(_, image)| *image == id)
+            .map(|(tag, _)| tag.clone())
+            .collect())
+    }
+
+    /// Points `target` (which must name a tag) at the image `source` resolves to.
+    pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
+        let (record, _) = self.resolve(source)?;
+        let tag = target.full_tagged().ok_or_else(|| Error::InvalidReference {
+            reason: format!("{target} names a digest; a tag is needed"),
+        })?;
+        self.update(|file| {
+            file.tags.insert(tag, record.id.clone());
+        })
+    }
+
+    /// `rmi`: removes a tag, and the image with it when no tag is left (or when `force`).
+    /// Returns what Docker prints: `Untagged: ...` and `Deleted: ...` lines' subjects, and the
+    /// chain ids of layers no remaining image uses (for the caller to remove from the layer store).
+    pub fn remove(&self, text: &str, force: bool) -> Result<Removal> {
+        let (record, named_tag) = self.resolve(text)?;
+        let mut removal = Removal::default();
+        let mut outcome = Ok(());
+        self.update(|file| {
+            let tags: Vec<String> = file
+                .tags
+                .iter()
+                .filter(|(_, id)| **id == record.id)
+                .map(|(tag, _)| tag.clone())
+                .collect();
+            let untag: Vec<String> = match &named_tag {
+                Some(tag) if tags.len() > 1 && !force => vec![tag.clone()],
+                _ if tags.len() > 1 && !force => {
+                    outcome = Err(Error::Conflict(format!(
+                        "unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                        &record.id[7..19]
+                    )));
+                    return;
+                }
+                _ => tags.clone(),
+            };
+            for tag in &untag {
+                file.tags.remove(tag);
+                removal.untagged.push(tag.clone());
+            }
+            if file.tags.values().any(|id| *id == record.id) {
+                return;
+            }
+            file.images.remove(&record.id);
+            for digest in &record.repo_digests {
+                removal.untagged.push(digest.clone());
+            }
+            removal.deleted.push(record.id.clone());
+            let still_used: std::collections::HashSet<&String> = file
+                .images
+                .values()
+                .flat_map(|image| image.layers.iter().map(|l| &l.chain_id))
+                .collect();
+            for layer in record.layers.iter().rev() {
+                if !still_used.contains(&layer.chain_id) {
+                    removal.layers.push(layer.chain_id.clone());
+                }
+            }
+            removal.blobs.push(record.manifest_digest.clone());
+            removal.blobs.push(record.id.clone());
+            let blobs_used: std::collections::HashSet<&String> = file
+                .images
+                .values()
+                .flat_map(|image| image.layers.iter().map(|l| &l.digest))
+                .collect();
+            for layer in &record.layers {
+                if !blobs_used.contains(&layer.digest) {
+                    removal.blobs.push(layer.digest.clone());
+                }
+            }
+        })?;
+        outcome?;
+        for blob in &removal.blobs {
+            if let Ok(path) = self.blob_path(blob) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(removal)
     }
 
     fn images_path(&self) -> PathBuf {

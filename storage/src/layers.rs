@@ -155,6 +155,29 @@ impl LayerStore {
         Ok(size)
     }
 
+    /// What `docker inspect` shows as `GraphDriver.Data` for a stack of layers (bottom first):
+    /// the top layer's `diff` as UpperDir, with the `merged` and `work` beside it, and the layers
+    /// below as LowerDir, uppermost first. A single-layer image has no LowerDir.
+    pub fn graph_data(&self, chain_ids: &[String]) -> Result<Vec<(&'static str, String)>> {
+        let Some((top, below)) = chain_ids.split_last() else {
+            return Ok(Vec::new());
+        };
+        let top_dir = self.layer_dir(top)?;
+        let mut data = Vec::new();
+        if !below.is_empty() {
+            let lowers: Result<Vec<String>> = below
+                .iter()
+                .rev()
+                .map(|id| self.diff_dir(id).map(|p| p.display().to_string()))
+                .collect();
+            data.push(("LowerDir", lowers?.join(":")));
+        }
+        data.push(("MergedDir", top_dir.join("merged").display().to_string()));
+        data.push(("UpperDir", top_dir.join("diff").display().to_string()));
+        data.push(("WorkDir", top_dir.join("work").display().to_string()));
+        Ok(data)
+    }
+
     /// Removes a layer and its short link.
     pub fn remove(&self, chain_id: &str) -> Result<()> {
         let dir = self.layer_dir(chain_id)?;

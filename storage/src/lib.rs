@@ -27,7 +27,7 @@ pub mod unpack;
 
 pub use config::RegistryConfig;
 pub use error::Error;
-pub use images::{ImageRecord, ImageStore};
+pub use images::{ImageRecord, ImageStore, ListedImage, Removal};
 pub use layers::LayerStore;
 pub use pull::{PullEvent, PullOptions, PullOutcome, Puller};
 pub use reference::ImageRef;

@@ -1,0 +1,86 @@
+//! `mini image inspect IMAGE...`: Docker's JSON for images.
+
+use clap::Args;
+use mini_storage::ImageRef;
+use serde_json::{json, Map, Value};
+
+use crate::context::{CliError, CliResult, Context};
+
+#[derive(Debug, Args)]
+pub struct ImageInspectArgs {
+    /// Images, by name or id
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+/// Docker's `image inspect` object for one image.
+pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
+    let images = context.image_store()?;
+    let layers = context.layer_store()?;
+    let (record, _) = images.resolve(name)?;
+    let config: Value = serde_json::from_slice(&images.read_blob(&record.id)?)
+        .map_err(|err| CliError::new(1, anyhow::anyhow!("config of {name}: {err}")))?;
+    let familiar = |full: &String| ImageRef::parse(full).map(|r| r.to_string()).unwrap_or(full.clone());
+    let repo_tags: Vec<String> = images.tags_of(&record.id)?.iter().map(familiar).collect();
+    let repo_digests: Vec<String> = record
+        .repo_digests
+        .iter()
+        .map(|d| match d.split_once('@') {
+            Some((name, digest)) => format!(
+                "{}@{digest}",
+                ImageRef::parse(name).map(|r| r.familiar_name()).unwrap_or(name.to_string())
+            ),
+            None => d.clone(),
+        })
+        .collect();
+    let chain_ids: Vec<String> = record.layers.iter().map(|l| l.chain_id.clone()).collect();
+    let graph: Map<String, Value> = layers
+        .graph_data(&chain_ids)?
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+    Ok(json!({
+        "Id": record.id,
+        "RepoTags": repo_tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": "",
+        "Created": config.get("created").cloned().unwrap_or(Value::Null),
+        "DockerVersion": "",
+        "Author": config.get("author").cloned().unwrap_or(json!("")),
+        "Config": config.get("config").cloned().unwrap_or(json!({})),
+        "Architecture": config.get("architecture").cloned().unwrap_or(Value::Null),
+        "Variant": config.get("variant").cloned(),
+        "Os": config.get("os").cloned().unwrap_or(Value::Null),
+        "Size": record.size,
+        "GraphDriver": {"Data": graph, "Name": "overlay2"},
+        "RootFS": {"Type": "layers", "Layers": record.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+    }))
+}
+
+pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for name in &args.images {
+        match image_json(context, name) {
+            Ok(mut value) => {
+                if value["Variant"].is_null() {
+                    value.as_object_mut().map(|o| o.remove("Variant"));
+                }
+                out.push(value);
+            }
+            Err(err) => {
+                if let Some(error) = err.error {
+                    eprintln!("Error: {error:#}");
+                }
+                failed = true;
+            }
+        }
+    }
+    // Docker prints what it found even when some names were not.
+    println!("{}", serde_json::to_string_pretty(&Value::Array(out)).expect("JSON"));
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}

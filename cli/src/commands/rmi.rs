@@ -1,0 +1,53 @@
+//! `mini rmi [-f] IMAGE...`: untag, and remove images and the layers no other image uses.
+
+use clap::Args;
+use mini_storage::ImageRef;
+
+use crate::context::{CliError, CliResult, Context};
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove the image even if it has several tags
+    #[arg(short, long)]
+    force: bool,
+    /// Images, by name or id
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+/// `docker.io/library/nginx:latest` -> `nginx:latest`, as Docker prints it.
+fn familiar(name: &str) -> String {
+    ImageRef::parse(name).map(|r| r.to_string()).unwrap_or(name.to_string())
+}
+
+pub fn run(context: &Context, args: RmiArgs) -> CliResult {
+    let images = context.image_store()?;
+    let layers = context.layer_store()?;
+    // Like Docker: every argument is tried; the exit code says whether any failed.
+    let mut failed = None;
+    for name in &args.images {
+        match images.remove(name, args.force) {
+            Ok(removal) => {
+                for untagged in &removal.untagged {
+                    println!("Untagged: {}", familiar(untagged));
+                }
+                for deleted in &removal.deleted {
+                    println!("Deleted: {deleted}");
+                }
+                for chain in &removal.layers {
+                    layers.remove(chain)?;
+                    println!("Deleted: {chain}");
+                }
+            }
+            Err(err) => {
+                eprintln!("Error: {err}");
+                failed = Some(CliError::from(err));
+            }
+        }
+    }
+    match failed {
+        // The message is out already; only the code is left to give.
+        Some(err) => Err(CliError::reported(err.code)),
+        None => Ok(()),
+    }
+}
