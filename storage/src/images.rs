@@ -196,7 +196,11 @@ impl ImageStore {
     pub fn resolve(&self, text: &str) -> Result<(ImageRecord, Option<String>)> {
         if let Ok(reference) = ImageRef::parse(text) {
             if let Some(record) = self.lookup(&reference)? {
-                let tag = if reference.digest().is_none() { reference.full_tagged() } else { None };
+                let tag = if reference.digest().is_none() {
+                    reference.full_tagged()
+                } else {
+                    None
+                };
                 return Ok((record, tag));
             }
         }
@@ -236,9 +240,11 @@ impl ImageStore {
     /// Points `target` (which must name a tag) at the image `source` resolves to.
     pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
         let (record, _) = self.resolve(source)?;
-        let tag = target.full_tagged().ok_or_else(|| Error::InvalidReference {
-            reason: format!("{target} names a digest; a tag is needed"),
-        })?;
+        let tag = target
+            .full_tagged()
+            .ok_or_else(|| Error::InvalidReference {
+                reason: format!("{target} names a digest; a tag is needed"),
+            })?;
         self.update(|file| {
             file.tags.insert(tag, record.id.clone());
         })

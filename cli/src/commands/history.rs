@@ -40,7 +40,11 @@ pub fn run(context: &Context, args: HistoryArgs) -> CliResult {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for entry in &history {
         let empty = entry["empty_layer"].as_bool().unwrap_or(false);
-        let size = if empty { 0 } else { layer_sizes.next().unwrap_or(0) };
+        let size = if empty {
+            0
+        } else {
+            layer_sizes.next().unwrap_or(0)
+        };
         let created_by = entry["created_by"].as_str().unwrap_or("").to_string();
         let created_by = if args.no_trunc || created_by.chars().count() <= 45 {
             created_by
@@ -56,7 +60,11 @@ pub fn run(context: &Context, args: HistoryArgs) -> CliResult {
                 created.unwrap_or("").to_string()
             },
             created_by,
-            if args.human { human::size(size) } else { size.to_string() },
+            if args.human {
+                human::size(size)
+            } else {
+                size.to_string()
+            },
             entry["comment"].as_str().unwrap_or("").to_string(),
         ]);
     }
@@ -75,7 +83,9 @@ pub fn run(context: &Context, args: HistoryArgs) -> CliResult {
         }
         return Ok(());
     }
-    let header = ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from).to_vec();
+    let header = ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec();
     rows.insert(0, header);
     print!("{}", human::table(&rows));
     Ok(())

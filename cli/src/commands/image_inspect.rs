@@ -20,7 +20,11 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
     let (record, _) = images.resolve(name)?;
     let config: Value = serde_json::from_slice(&images.read_blob(&record.id)?)
         .map_err(|err| CliError::new(1, anyhow::anyhow!("config of {name}: {err}")))?;
-    let familiar = |full: &String| ImageRef::parse(full).map(|r| r.to_string()).unwrap_or(full.clone());
+    let familiar = |full: &String| {
+        ImageRef::parse(full)
+            .map(|r| r.to_string())
+            .unwrap_or(full.clone())
+    };
     let repo_tags: Vec<String> = images.tags_of(&record.id)?.iter().map(familiar).collect();
     let repo_digests: Vec<String> = record
         .repo_digests
@@ -28,7 +32,9 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
         .map(|d| match d.split_once('@') {
             Some((name, digest)) => format!(
                 "{}@{digest}",
-                ImageRef::parse(name).map(|r| r.familiar_name()).unwrap_or(name.to_string())
+                ImageRef::parse(name)
+                    .map(|r| r.familiar_name())
+                    .unwrap_or(name.to_string())
             ),
             None => d.clone(),
         })
@@ -78,7 +84,10 @@ pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
         }
     }
     // Docker prints what it found even when some names were not.
-    println!("{}", serde_json::to_string_pretty(&Value::Array(out)).expect("JSON"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
+    );
     if failed {
         return Err(CliError::reported(1));
     }

@@ -17,7 +17,9 @@ pub struct RmiArgs {
 
 /// `docker.io/library/nginx:latest` -> `nginx:latest`, as Docker prints it.
 fn familiar(name: &str) -> String {
-    ImageRef::parse(name).map(|r| r.to_string()).unwrap_or(name.to_string())
+    ImageRef::parse(name)
+        .map(|r| r.to_string())
+        .unwrap_or(name.to_string())
 }
 
 pub fn run(context: &Context, args: RmiArgs) -> CliResult {
