@@ -59,6 +59,10 @@ enum Command {
     Inspect(commands::image_inspect::ImageInspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Log in to a registry
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::login::LogoutArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -126,6 +130,8 @@ fn main() -> ExitCode {
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             commands::history::run(&context, args)
         }
+        Command::Login(args) => commands::login::login(&context, args),
+        Command::Logout(args) => commands::login::logout(&context, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

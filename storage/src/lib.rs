@@ -16,6 +16,7 @@
 //! <root>/overlay/<chain>/lower  the short ids of the layers below it, uppermost first
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
@@ -25,9 +26,10 @@ pub mod pull;
 pub mod reference;
 pub mod unpack;
 
+pub use auth::AuthStore;
 pub use config::RegistryConfig;
 pub use error::Error;
 pub use images::{ImageRecord, ImageStore, ListedImage, Removal};
 pub use layers::LayerStore;
-pub use pull::{PullEvent, PullOptions, PullOutcome, Puller};
+pub use pull::{check_login, PullEvent, PullOptions, PullOutcome, Puller};
 pub use reference::ImageRef;

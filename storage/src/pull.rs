@@ -27,6 +27,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde::Deserialize;
 
+use crate::auth::AuthStore;
 use crate::config::RegistryConfig;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
@@ -82,6 +83,8 @@ pub struct PullOptions {
 #[derive(Debug, Clone)]
 pub struct Puller {
     pub images: ImageStore,
+    /// Credentials from `mini login`, by registry.
+    pub auth: AuthStore,
     pub layers: LayerStore,
     pub config: RegistryConfig,
     pub config_path: PathBuf,
@@ -145,8 +148,6 @@ impl Puller {
         options: &PullOptions,
         progress: Progress,
     ) -> Result<(ImageRecord, PullOutcome)> {
-        // TLS goes through rustls with ring; installing the provider twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let platform = options.platform.clone().unwrap_or_else(host_platform);
         let mut errors: Vec<(String, Error)> = Vec::new();
         for (source, insecure) in self.sources(reference)? {
@@ -154,19 +155,13 @@ impl Puller {
             if source != reference.registry() {
                 oci.set_mirror_registry(source.clone());
             }
-            let client = Client::new(ClientConfig {
-                protocol: if insecure {
-                    ClientProtocol::HttpsExcept(vec![source.clone()])
-                } else {
-                    ClientProtocol::Https
-                },
-                max_concurrent_download: CONCURRENT_DOWNLOADS,
-                connect_timeout: Some(std::time::Duration::from_secs(15)),
-                read_timeout: Some(std::time::Duration::from_secs(60)),
-                ..Default::default()
-            });
+            let client = client_for(&source, insecure);
+            let auth = match self.auth.get(&source)? {
+                Some((user, password)) => RegistryAuth::Basic(user, password),
+                None => RegistryAuth::Anonymous,
+            };
             match self
-                .pull_from(&client, &oci, reference, &platform, progress.clone())
+                .pull_from(&client, &auth, &oci, reference, &platform, progress.clone())
                 .await
             {
                 Ok(done) => return Ok(done),
@@ -208,20 +203,20 @@ impl Puller {
     async fn pull_from(
         &self,
         client: &Client,
+        auth: &RegistryAuth,
         oci: &Reference,
         reference: &ImageRef,
         platform: &str,
         progress: Progress,
     ) -> Result<(ImageRecord, PullOutcome)> {
-        let auth = RegistryAuth::Anonymous;
         client
-            .auth(oci, &auth, RegistryOperation::Pull)
+            .auth(oci, auth, RegistryOperation::Pull)
             .await
             .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
 
         // The manifest, through an index if there is one.
         let (mut bytes, _) = client
-            .pull_manifest_raw(oci, &auth, ACCEPTED_MANIFESTS)
+            .pull_manifest_raw(oci, auth, ACCEPTED_MANIFESTS)
             .await
             .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
         if let Some(pinned) = reference.digest() {
@@ -233,7 +228,7 @@ impl Puller {
             let chosen = choose_platform(entries, platform)?;
             let by_digest = oci.clone_with_digest(chosen.clone());
             let (platform_bytes, _) = client
-                .pull_manifest_raw(&by_digest, &auth, ACCEPTED_MANIFESTS)
+                .pull_manifest_raw(&by_digest, auth, ACCEPTED_MANIFESTS)
                 .await
                 .map_err(|err| registry_error(reference, oci.resolve_registry(), err))?;
             check_digest(
@@ -429,6 +424,79 @@ impl Puller {
             .map_err(|err| Error::Registry(format!("unpacking {short}: {err}")))??;
         progress(PullEvent::LayerDone(short));
         Ok(())
+    }
+}
+
+/// A registry client for one host: plain http when `insecure`.
+fn client_for(host: &str, insecure: bool) -> Client {
+    // TLS goes through rustls with ring; installing the provider twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new(ClientConfig {
+        protocol: if insecure {
+            ClientProtocol::HttpsExcept(vec![host.to_string()])
+        } else {
+            ClientProtocol::Https
+        },
+        max_concurrent_download: CONCURRENT_DOWNLOADS,
+        connect_timeout: Some(std::time::Duration::from_secs(15)),
+        read_timeout: Some(std::time::Duration::from_secs(60)),
+        ..Default::default()
+    })
+}
+
+/// Checks credentials the way `docker login` does: the registry (or its token service) must
+/// accept them. Probes a repository that need not exist: "not found" means the credentials
+/// were good, "unauthorized" that they were not.
+pub async fn check_login(
+    config: &RegistryConfig,
+    registry: &str,
+    user: &str,
+    password: &str,
+) -> Result<()> {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+    let host = if registry == "docker.io" {
+        "index.docker.io"
+    } else {
+        registry
+    };
+    let client = client_for(host, config.is_insecure(registry));
+    let probe: Reference = format!("{registry}/mini-login-check/probe:latest")
+        .parse()
+        .map_err(|_| Error::InvalidReference {
+            reason: format!("{registry:?} is not a registry host"),
+        })?;
+    let auth = RegistryAuth::Basic(user.to_string(), password.to_string());
+    let failed = |detail: String| Error::Registry(format!("login to {registry} failed: {detail}"));
+    let unauthorized = || failed("unauthorized: incorrect username or password".into());
+    if let Err(err) = client.auth(&probe, &auth, RegistryOperation::Pull).await {
+        return Err(match err {
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => unauthorized(),
+            other => failed(other.to_string()),
+        });
+    }
+    match client
+        .pull_manifest_raw(&probe, &auth, ACCEPTED_MANIFESTS)
+        .await
+    {
+        Ok(_) | Err(E::ImageManifestNotFoundError(_)) => Ok(()),
+        Err(E::RegistryError { envelope, .. })
+            if envelope
+                .errors
+                .iter()
+                .all(|e| matches!(e.code, Code::ManifestUnknown | Code::NameUnknown)) =>
+        {
+            Ok(())
+        }
+        Err(E::UnauthorizedError { .. } | E::AuthenticationFailure(_)) => Err(unauthorized()),
+        Err(E::RegistryError { envelope, .. })
+            if envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, Code::Unauthorized | Code::Denied)) =>
+        {
+            Err(unauthorized())
+        }
+        Err(other) => Err(failed(other.to_string())),
     }
 }
 

@@ -22,7 +22,9 @@ pub mod images;
 pub mod leaks;
 pub mod oci;
 mod registry;
+pub mod token;
 
 pub use env::TestEnv;
 pub use external::ExternalHost;
 pub use registry::Registry;
+pub use token::TokenServer;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::host;
 use crate::images;
+use crate::token::TokenServer;
 
 /// Where Debian installs the registry.
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -28,19 +29,45 @@ pub struct Registry {
 impl Registry {
     /// Starts an anonymous registry keeping its files in `dir` (created if missing).
     pub fn start(dir: &Path) -> Registry {
-        Registry::start_inner(dir, None)
+        Registry::start_inner(dir, None, None)
     }
 
     /// Starts a registry that demands HTTP basic auth (htpasswd, bcrypt) for `user`/`password`.
     pub fn start_with_basic_auth(dir: &Path, user: &str, password: &str) -> Registry {
-        Registry::start_inner(dir, Some((user.to_string(), password.to_string())))
+        Registry::start_inner(dir, Some((user.to_string(), password.to_string())), None)
     }
 
-    fn start_inner(dir: &Path, credentials: Option<(String, String)>) -> Registry {
+    /// Starts a registry that demands bearer tokens from `tokens` (Docker Hub's flow); the
+    /// token service knows `user`/`password`.
+    pub fn start_with_token_auth(
+        dir: &Path,
+        tokens: &TokenServer,
+        user: &str,
+        password: &str,
+    ) -> Registry {
+        let auth = format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: mini-test-issuer\n    rootcertbundle: {}\n",
+            tokens.realm,
+            crate::token::SERVICE,
+            tokens.cert.display()
+        );
+        Registry::start_inner(
+            dir,
+            Some((user.to_string(), password.to_string())),
+            Some(auth),
+        )
+    }
+
+    fn start_inner(
+        dir: &Path,
+        credentials: Option<(String, String)>,
+        auth: Option<String>,
+    ) -> Registry {
         std::fs::create_dir_all(dir.join("storage")).expect("create registry storage");
-        let auth = match &credentials {
-            None => String::new(),
-            Some((user, password)) => {
+        let auth = match (&credentials, auth) {
+            (_, Some(auth)) => auth,
+            (None, None) => String::new(),
+            (Some((user, password)), None) => {
                 let hash = bcrypt::hash_with_result(password, 5)
                     .expect("bcrypt")
                     .format_for_version(bcrypt::Version::TwoY);

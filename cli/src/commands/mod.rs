@@ -3,6 +3,7 @@
 pub mod history;
 pub mod image_inspect;
 pub mod images;
+pub mod login;
 pub mod pull;
 pub mod rmi;
 pub mod tag;

@@ -34,6 +34,7 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
     }
     let puller = Puller {
         images: context.image_store()?,
+        auth: mini_storage::AuthStore::open(&context.root),
         layers: context.layer_store()?,
         config: context.registry_config()?,
         config_path: context.config.clone(),
