@@ -5,7 +5,7 @@
 //! 2. The manifest (Docker v2 or OCI); an index or manifest list resolves to the host's platform
 //!    or `--platform`. The config comes next: its `rootfs.diff_ids` give each layer's chain id.
 //! 3. Layers not yet unpacked download concurrently (three at a time, as Docker) and stream in
-//!    one pass through digest check (compressed and uncompressed), gzip decompression and
+//!    one pass through digest check (compressed and uncompressed), gzip or zstd decompression and
 //!    unpacking; the compressed bytes are kept in `blobs/`. Nothing is buffered whole in memory.
 //! 4. Only when every layer is in place is the image recorded in `images.json`.
 //!
@@ -503,6 +503,7 @@ pub async fn check_login(
 #[derive(Debug, Clone, Copy)]
 enum Compression {
     Gzip,
+    Zstd,
     None,
 }
 
@@ -510,6 +511,8 @@ impl Compression {
     fn of(media_type: &str) -> Option<Compression> {
         if media_type.ends_with("+gzip") || media_type.ends_with(".tar.gzip") {
             Some(Compression::Gzip)
+        } else if media_type.ends_with("+zstd") {
+            Some(Compression::Zstd)
         } else if media_type.ends_with(".tar") || media_type.ends_with("rootfs.diff.tar") {
             Some(Compression::None)
         } else {
@@ -542,6 +545,13 @@ fn unpack_stream(
                 let decoder = flate2::read::GzDecoder::new(&mut source);
                 layers.unpack(&record.chain_id, parent, &record.diff_id, decoder)
             }
+            Compression::Zstd => match zstd::stream::read::Decoder::new(&mut source) {
+                Ok(decoder) => layers.unpack(&record.chain_id, parent, &record.diff_id, decoder),
+                Err(err) => Err(Error::BadLayer {
+                    layer: record.digest.clone(),
+                    reason: format!("zstd: {err}"),
+                }),
+            },
             Compression::None => {
                 layers.unpack(&record.chain_id, parent, &record.diff_id, &mut source)
             }
@@ -784,6 +794,10 @@ mod tests {
             Compression::of("application/vnd.oci.image.layer.v1.tar"),
             Some(Compression::None)
         ));
-        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+zstd").is_none());
+        assert!(matches!(
+            Compression::of("application/vnd.oci.image.layer.v1.tar+zstd"),
+            Some(Compression::Zstd)
+        ));
+        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+lz4").is_none());
     }
 }

@@ -107,6 +107,14 @@ impl LayerTar {
     }
 }
 
+/// How layers are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
 /// Media types of one flavour of manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
@@ -126,19 +134,34 @@ pub struct Image {
 impl Image {
     /// An image of these uncompressed layers, gzip-compressed (or not), for `os/arch`.
     pub fn new(layers: &[Vec<u8>], flavour: Flavour, gzip: bool, arch: &str) -> Image {
+        let compression = if gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        Image::compressed(layers, flavour, compression, arch)
+    }
+
+    /// An image of these uncompressed layers, compressed as asked (OCI media types for zstd).
+    pub fn compressed(
+        layers: &[Vec<u8>],
+        flavour: Flavour,
+        compression: Compression,
+        arch: &str,
+    ) -> Image {
         let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
         let blobs: Vec<Vec<u8>> = layers
             .iter()
-            .map(|l| {
-                if gzip {
+            .map(|l| match compression {
+                Compression::Gzip => {
                     use std::io::Write;
                     let mut enc =
                         flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     enc.write_all(l).unwrap();
                     enc.finish().unwrap()
-                } else {
-                    l.clone()
                 }
+                Compression::Zstd => zstd::stream::encode_all(&l[..], 3).unwrap(),
+                Compression::None => l.clone(),
             })
             .collect();
         let config = serde_json::to_vec(&json!({
@@ -150,13 +173,18 @@ impl Image {
             "history": layers.iter().map(|_| json!({"created_by": "fixture"})).collect::<Vec<_>>(),
         }))
         .unwrap();
-        let (manifest_type, config_type, layer_type) = match (flavour, gzip) {
-            (Flavour::Oci, true) => (
+        let (manifest_type, config_type, layer_type) = match (flavour, compression) {
+            (Flavour::Oci, Compression::Zstd) => (
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            ),
+            (Flavour::Oci, Compression::Gzip) => (
                 "application/vnd.oci.image.manifest.v1+json",
                 "application/vnd.oci.image.config.v1+json",
                 "application/vnd.oci.image.layer.v1.tar+gzip",
             ),
-            (Flavour::Oci, false) => (
+            (Flavour::Oci, Compression::None) => (
                 "application/vnd.oci.image.manifest.v1+json",
                 "application/vnd.oci.image.config.v1+json",
                 "application/vnd.oci.image.layer.v1.tar",

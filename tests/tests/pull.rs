@@ -342,7 +342,7 @@ fn an_index_resolves_to_the_host_platform_or_the_one_asked_for() {
 }
 
 #[test]
-fn docker_media_types_and_uncompressed_layers_pull() {
+fn docker_media_types_and_zstd_and_uncompressed_layers_pull() {
     let env = TestEnv::new();
     let registry = Registry::start(&env.path("registry"));
     // skopeo converts the busybox layout to Docker's v2 schema 2 media types on the way.
@@ -385,6 +385,21 @@ fn docker_media_types_and_uncompressed_layers_pull() {
             .ok()
             .as_deref()
             == Some("uncompressed")));
+    let zstd = Image::compressed(
+        &[LayerTar::new().file("hello-zstd", "zstd").finish()],
+        Flavour::Oci,
+        oci::Compression::Zstd,
+        arches().0,
+    );
+    push_image(&env, &registry, "zstd", &[zstd], false);
+    mini_ok(&env, &["pull", &format!("{}/zstd", registry.addr)]);
+    assert!(layer_dirs(&env)
+        .iter()
+        .any(|d| std::fs::read_to_string(d.join("diff/hello-zstd"))
+            .ok()
+            .as_deref()
+            == Some("zstd")));
+
     let rows = image_rows(&env);
     assert!(
         rows.iter()

@@ -1,7 +1,7 @@
 //! `mini pull`: Docker's output, line by line (no progress bars yet: plain lines suit logs and
 //! pipes, which is where lab transcripts end up).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
@@ -47,20 +47,26 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
         let what = reference.tag().or(reference.digest()).unwrap_or("latest");
         println!("{what}: Pulling from {}", reference.repository());
     }
-    // Lines are printed as events arrive; a lock keeps lines from two layers whole.
-    let out = Arc::new(Mutex::new(std::io::stdout()));
+    // On a terminal, one line per layer is redrawn in place (as Docker does); elsewhere plain
+    // lines are printed as events arrive. A lock keeps lines from two layers whole.
+    let screen = Arc::new(Mutex::new(Screen {
+        terminal: std::io::stdout().is_terminal(),
+        lines: Vec::new(),
+    }));
     let progress = Arc::new(move |event: PullEvent| {
         if quiet {
             return;
         }
-        let line = match event {
-            PullEvent::LayerExists(layer) => format!("{layer}: Already exists"),
-            PullEvent::LayerWaiting(layer) => format!("{layer}: Pulling fs layer"),
-            PullEvent::LayerDone(layer) => format!("{layer}: Pull complete"),
-            PullEvent::LayerDownloading { .. } => return,
-        };
-        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{line}");
+        let mut screen = screen.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            PullEvent::LayerExists(layer) => screen.set(&layer, "Already exists".into()),
+            PullEvent::LayerWaiting(layer) => screen.set(&layer, "Pulling fs layer".into()),
+            PullEvent::LayerDone(layer) => screen.set(&layer, "Pull complete".into()),
+            PullEvent::LayerDownloading { layer, done, total } if screen.terminal => {
+                screen.set(&layer, downloading(done, total))
+            }
+            PullEvent::LayerDownloading { .. } => {}
+        }
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -94,4 +100,76 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
     };
     println!("{full}");
     Ok(())
+}
+
+/// The per-layer status lines of a pull.
+struct Screen {
+    terminal: bool,
+    lines: Vec<(String, String)>,
+}
+
+impl Screen {
+    /// Shows `layer: status`: a new line for a new layer; on a terminal an existing layer's line
+    /// is rewritten where it stands, elsewhere a new line is printed.
+    fn set(&mut self, layer: &str, status: String) {
+        let mut out = std::io::stdout().lock();
+        match self.lines.iter().position(|(l, _)| l == layer) {
+            Some(index) if self.terminal => {
+                let up = self.lines.len() - index;
+                self.lines[index].1 = status;
+                let _ = write!(
+                    out,
+                    "\x1b[{up}A\x1b[2K\r{layer}: {}\x1b[{up}B\r",
+                    self.lines[index].1
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "{layer}: {status}");
+                if !self.lines.iter().any(|(l, _)| l == layer) {
+                    self.lines.push((layer.to_string(), status));
+                }
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Docker's progress bar: `Downloading [=======>      ]  10.2MB/28.6MB`.
+fn downloading(done: u64, total: Option<u64>) -> String {
+    const WIDTH: u64 = 50;
+    match total {
+        Some(total) if total > 0 => {
+            let filled = (done.min(total) * WIDTH / total).max(1);
+            let bar: String =
+                "=".repeat((filled - 1) as usize) + ">" + &" ".repeat((WIDTH - filled) as usize);
+            format!(
+                "Downloading [{bar}]  {}/{}",
+                crate::human::size(done),
+                crate::human::size(total)
+            )
+        }
+        _ => format!("Downloading  {}", crate::human::size(done)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_reads_like_dockers() {
+        assert_eq!(
+            downloading(5_000_000, Some(10_000_000)),
+            format!(
+                "Downloading [{}>{}]  5MB/10MB",
+                "=".repeat(24),
+                " ".repeat(25)
+            )
+        );
+        assert_eq!(
+            downloading(0, Some(10)),
+            format!("Downloading [>{}]  0B/10B", " ".repeat(49))
+        );
+        assert_eq!(downloading(1_500, None), "Downloading  1.5kB");
+    }
 }
