@@ -70,6 +70,20 @@ impl TestEnv {
         host::output(self.mini().args(args))
     }
 
+    /// Runs `mini ARGS...`, insists that it succeeds, and returns what it printed on stdout.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mini {} failed ({}):\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Writes this test's config: `registry-mirrors` pointing at `registry` (plain http), so that
     /// short names (`nginx`) pull from it as from Docker Hub.
     pub fn use_mirror(&self, registry: &crate::Registry) {

@@ -1,23 +1,9 @@
 //! `mini tag`, `rmi`, `image inspect` and `image history` on images pulled from a real registry.
 
-use std::process::Output;
-
 use mini_tests::{images, Registry, TestEnv};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn mini_ok(env: &TestEnv, args: &[&str]) -> String {
-    let out: Output = env.run(args);
-    assert!(
-        out.status.success(),
-        "mini {}: {}{}",
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 fn layer_count(env: &TestEnv) -> usize {
@@ -39,10 +25,10 @@ fn tag_and_rmi_count_references_to_images_and_layers() {
     let registry = Registry::start(&env.path("registry"));
     registry.push_library(&["debian", "nginx"]);
     env.use_mirror(&registry);
-    mini_ok(&env, &["pull", "-q", "debian"]);
-    mini_ok(&env, &["pull", "-q", "nginx"]);
-    mini_ok(&env, &["tag", "nginx", "web:v1"]);
-    let listing = mini_ok(&env, &["images"]);
+    env.run_ok(&["pull", "-q", "debian"]);
+    env.run_ok(&["pull", "-q", "nginx"]);
+    env.run_ok(&["tag", "nginx", "web:v1"]);
+    let listing = env.run_ok(&["images"]);
     assert!(
         listing
             .lines()
@@ -52,13 +38,13 @@ fn tag_and_rmi_count_references_to_images_and_layers() {
     assert_eq!(layer_count(&env), 2);
 
     // A tag of an image with two: only the tag goes.
-    let out = mini_ok(&env, &["rmi", "nginx"]);
+    let out = env.run_ok(&["rmi", "nginx"]);
     assert_eq!(out, "Untagged: nginx:latest\n");
     assert_eq!(layer_count(&env), 2);
 
     // By id while two tags point at it: refused, unless forced.
     let nginx_id = config_digest("nginx");
-    mini_ok(&env, &["tag", "web:v1", "nginx:latest"]);
+    env.run_ok(&["tag", "web:v1", "nginx:latest"]);
     let out = env.run(&["rmi", &nginx_id[7..19]]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -66,7 +52,7 @@ fn tag_and_rmi_count_references_to_images_and_layers() {
         "{}",
         text(&out.stderr)
     );
-    let out = mini_ok(&env, &["rmi", "-f", &nginx_id[7..19]]);
+    let out = env.run_ok(&["rmi", "-f", &nginx_id[7..19]]);
     assert!(
         out.contains("Untagged: nginx:latest") && out.contains("Untagged: web:v1"),
         "{out}"
@@ -74,9 +60,9 @@ fn tag_and_rmi_count_references_to_images_and_layers() {
     assert!(out.contains(&format!("Deleted: {nginx_id}")), "{out}");
     // nginx's own layer went; the base stays for debian.
     assert_eq!(layer_count(&env), 1);
-    assert!(mini_ok(&env, &["images"]).lines().count() == 2);
+    assert!(env.run_ok(&["images"]).lines().count() == 2);
 
-    let out = mini_ok(&env, &["image", "rm", "debian"]);
+    let out = env.run_ok(&["image", "rm", "debian"]);
     assert!(
         out.contains(&format!("Deleted: {}", config_digest("debian"))),
         "{out}"
@@ -103,9 +89,9 @@ fn image_inspect_and_history_show_what_docker_shows() {
     let registry = Registry::start(&env.path("registry"));
     registry.push_library(&["nginx"]);
     env.use_mirror(&registry);
-    mini_ok(&env, &["pull", "-q", "nginx"]);
+    env.run_ok(&["pull", "-q", "nginx"]);
 
-    let out = mini_ok(&env, &["image", "inspect", "nginx"]);
+    let out = env.run_ok(&["image", "inspect", "nginx"]);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let image = &json[0];
     assert_eq!(image["Id"], config_digest("nginx"));
@@ -145,7 +131,7 @@ fn image_inspect_and_history_show_what_docker_shows() {
     assert_eq!(text(&out.stdout).trim(), "[]");
     assert!(text(&out.stderr).contains("No such image: nosuch"));
 
-    let out = mini_ok(&env, &["image", "history", "nginx"]);
+    let out = env.run_ok(&["image", "history", "nginx"]);
     let lines: Vec<&str> = out.lines().collect();
     assert!(
         lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY"),

@@ -18,20 +18,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Runs `mini ARGS` and insists it succeeds.
-fn mini_ok(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.run(args);
-    assert!(
-        out.status.success(),
-        "mini {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
 /// The unpacked layers in the store (`overlay/<chain>`), without `l/` and temporaries.
 fn layer_dirs(env: &TestEnv) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(env.root.join("overlay")) else {
@@ -76,7 +62,7 @@ fn short(digest: &str) -> &str {
 
 /// The rows of `mini images` below its header.
 fn image_rows(env: &TestEnv) -> Vec<Vec<String>> {
-    let out = mini_ok(env, &["images"]);
+    let out = env.run_ok(&["images"]);
     let mut lines = out.lines();
     let header = lines.next().expect("a header line");
     let columns: Vec<&str> = header
@@ -123,7 +109,7 @@ fn short_names_pull_through_the_mirror_and_layers_are_shared() {
     let debian_layers = layers_of(&images::layout("debian"));
     let nginx_layers = layers_of(&images::layout("nginx"));
 
-    let out = mini_ok(&env, &["pull", "debian"]);
+    let out = env.run_ok(&["pull", "debian"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "Using default tag: latest", "{out}");
     assert_eq!(lines[1], "latest: Pulling from library/debian", "{out}");
@@ -141,7 +127,7 @@ fn short_names_pull_through_the_mirror_and_layers_are_shared() {
         "{out}"
     );
 
-    let out = mini_ok(&env, &["pull", "nginx"]);
+    let out = env.run_ok(&["pull", "nginx"]);
     assert!(
         out.contains(&format!("{}: Already exists", short(&nginx_layers[0]))),
         "{out}"
@@ -175,7 +161,7 @@ fn short_names_pull_through_the_mirror_and_layers_are_shared() {
     );
     assert!(base.join("diff/usr/bin/bash").is_file());
 
-    let out = mini_ok(&env, &["pull", "nginx"]);
+    let out = env.run_ok(&["pull", "nginx"]);
     assert!(
         out.contains("Status: Image is up to date for nginx:latest"),
         "{out}"
@@ -197,9 +183,11 @@ fn short_names_pull_through_the_mirror_and_layers_are_shared() {
     assert!(nginx_row[3].ends_with(" ago"), "{nginx_row:?}");
     assert!(nginx_row[4].ends_with("MB"), "{nginx_row:?}");
     assert!(rows.iter().any(|r| r[0] == "debian" && r[1] == "latest"));
-    let quiet = mini_ok(&env, &["images", "-q"]);
+    let quiet = env.run_ok(&["images", "-q"]);
     assert_eq!(quiet.lines().count(), 2);
-    assert!(mini_ok(&env, &["image", "ls", "--no-trunc"]).contains(&nginx_id));
+    assert!(env
+        .run_ok(&["image", "ls", "--no-trunc"])
+        .contains(&nginx_id));
     drop(registry);
 }
 
@@ -231,7 +219,7 @@ fn whiteouts_and_opaque_folders_give_the_right_merged_view() {
         false,
     );
 
-    mini_ok(&env, &["pull", &format!("{}/layered", registry.addr)]);
+    env.run_ok(&["pull", &format!("{}/layered", registry.addr)]);
     let dirs = layer_dirs(&env);
     let top = dirs
         .iter()
@@ -311,18 +299,15 @@ fn an_index_resolves_to_the_host_platform_or_the_one_asked_for() {
             .collect()
     };
 
-    mini_ok(&env, &["pull", &reference]);
+    env.run_ok(&["pull", &reference]);
     assert_eq!(arch_file(&env), vec![host_arch.to_string()]);
 
-    mini_ok(
-        &env,
-        &[
-            "pull",
-            "--platform",
-            &format!("linux/{other_arch}"),
-            &reference,
-        ],
-    );
+    env.run_ok(&[
+        "pull",
+        "--platform",
+        &format!("linux/{other_arch}"),
+        &reference,
+    ]);
     let mut seen = arch_file(&env);
     seen.sort();
     let mut both = vec![host_arch.to_string(), other_arch.to_string()];
@@ -363,10 +348,7 @@ fn docker_media_types_and_zstd_and_uncompressed_layers_pull() {
         "{raw}"
     );
     assert_eq!(pushed["Layers"].as_array().unwrap().len(), 1);
-    mini_ok(
-        &env,
-        &["pull", &format!("{}/busybox-docker", registry.addr)],
-    );
+    env.run_ok(&["pull", &format!("{}/busybox-docker", registry.addr)]);
     assert!(layer_dirs(&env)
         .iter()
         .any(|d| d.join("diff/bin/busybox").is_file()));
@@ -378,7 +360,7 @@ fn docker_media_types_and_zstd_and_uncompressed_layers_pull() {
         arches().0,
     );
     push_image(&env, &registry, "plain", &[plain], false);
-    mini_ok(&env, &["pull", &format!("{}/plain", registry.addr)]);
+    env.run_ok(&["pull", &format!("{}/plain", registry.addr)]);
     assert!(layer_dirs(&env)
         .iter()
         .any(|d| std::fs::read_to_string(d.join("diff/hello"))
@@ -392,7 +374,7 @@ fn docker_media_types_and_zstd_and_uncompressed_layers_pull() {
         arches().0,
     );
     push_image(&env, &registry, "zstd", &[zstd], false);
-    mini_ok(&env, &["pull", &format!("{}/zstd", registry.addr)]);
+    env.run_ok(&["pull", &format!("{}/zstd", registry.addr)]);
     assert!(layer_dirs(&env)
         .iter()
         .any(|d| std::fs::read_to_string(d.join("diff/hello-zstd"))
@@ -463,7 +445,7 @@ fn a_corrupt_blob_fails_the_pull_and_leaves_nothing() {
 
     // Repaired, the same pull succeeds.
     std::fs::write(&data, &original).unwrap();
-    mini_ok(&env, &["pull", &reference]);
+    env.run_ok(&["pull", &reference]);
     assert_eq!(image_rows(&env).len(), 1);
     drop(registry);
 }
@@ -561,7 +543,7 @@ fn an_interrupted_pull_leaves_nothing_that_breaks_the_next() {
     let rows = image_rows(&env);
     assert!(rows.is_empty() || rows.len() == 1, "{rows:?}");
 
-    let out = mini_ok(&env, &["pull", &reference]);
+    let out = env.run_ok(&["pull", &reference]);
     assert!(
         out.contains(&format!("{reference}:latest").replace("127.0.0.1", "127.0.0.1")),
         "{out}"
