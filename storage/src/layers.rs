@@ -4,6 +4,7 @@
 //! overlay/<chain-hex>/diff     the layer's files, whiteouts in overlay's form
 //! overlay/<chain-hex>/link     its short id (26 characters)
 //! overlay/<chain-hex>/lower    the short ids of the layers below, uppermost first: "l/A:l/B"
+//! overlay/<chain-hex>/size     the length of the layer's tar stream, for `images` and `history`
 //! overlay/l/<short>            -> ../<chain-hex>/diff
 //! ```
 //!
@@ -149,6 +150,7 @@ impl LayerStore {
             std::fs::write(tmp.join("lower"), lowers.join(":"))
                 .map_err(Error::io(tmp.join("lower")))?;
         }
+        std::fs::write(tmp.join("size"), size.to_string()).map_err(Error::io(tmp.join("size")))?;
         // `link` last: its presence marks the layer whole.
         std::fs::write(tmp.join("link"), Self::short_id(chain_id)?)
             .map_err(Error::io(tmp.join("link")))?;
@@ -176,6 +178,15 @@ impl LayerStore {
         data.push(("UpperDir", top_dir.join("diff").display().to_string()));
         data.push(("WorkDir", top_dir.join("work").display().to_string()));
         Ok(data)
+    }
+
+    /// The unpacked size of a layer in bytes (its tar stream's length), 0 if unknown.
+    pub fn size(&self, chain_id: &str) -> u64 {
+        self.layer_dir(chain_id)
+            .ok()
+            .and_then(|dir| std::fs::read_to_string(dir.join("size")).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Removes a layer and its short link.

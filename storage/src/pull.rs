@@ -31,7 +31,7 @@ use crate::auth::AuthStore;
 use crate::config::RegistryConfig;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
-use crate::images::{write_synced, ImageRecord, ImageStore, LayerRecord};
+use crate::images::{ImageRecord, ImageStore, LayerRecord};
 use crate::layers::LayerStore;
 use crate::reference::ImageRef;
 
@@ -330,7 +330,7 @@ impl Puller {
         self.images.put_blob(&config_desc.digest, &config_bytes)?;
         let size = records
             .iter()
-            .map(|l| self.layer_size(&l.chain_id))
+            .map(|l| self.layers.size(&l.chain_id))
             .sum::<u64>();
         let record = ImageRecord {
             id: config_desc.digest.clone(),
@@ -347,16 +347,6 @@ impl Puller {
         };
         self.images.add(reference, record.clone())?;
         Ok((record, PullOutcome::Downloaded))
-    }
-
-    /// The unpacked size of a layer, recorded next to it when it was unpacked.
-    fn layer_size(&self, chain_id: &str) -> u64 {
-        self.layers
-            .layer_dir(chain_id)
-            .ok()
-            .and_then(|dir| std::fs::read_to_string(dir.join("size")).ok())
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(0)
     }
 
     /// Streams one layer: registry -> (compressed digest, blob file) -> gunzip -> (diff id) -> tar.
@@ -574,14 +564,12 @@ fn unpack_stream(
                 actual,
             });
         }
-        let size = unpacked?;
+        unpacked?;
         drained.map_err(|e| {
             Error::Registry(format!("downloading layer {}: {e}", short(&record.digest)))
         })?;
         source.file.sync_all().map_err(Error::io(blob_temp))?;
         std::fs::rename(blob_temp, blob_path).map_err(Error::io(blob_path))?;
-        let size_file = layers.layer_dir(&record.chain_id)?.join("size");
-        write_synced(&size_file, size.to_string().as_bytes())?;
         Ok(())
     })();
     if result.is_err() {

@@ -29,14 +29,7 @@ pub fn run(context: &Context, args: HistoryArgs) -> CliResult {
         .map_err(|err| CliError::new(1, anyhow::anyhow!("config of {}: {err}", args.image)))?;
     let history = config["history"].as_array().cloned().unwrap_or_default();
     // Each non-empty history entry owns the next layer, bottom up.
-    let mut layer_sizes = record.layers.iter().map(|l| {
-        layers
-            .layer_dir(&l.chain_id)
-            .ok()
-            .and_then(|d| std::fs::read_to_string(d.join("size")).ok())
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    });
+    let mut layer_sizes = record.layers.iter().map(|l| layers.size(&l.chain_id));
     let mut rows: Vec<Vec<String>> = Vec::new();
     for entry in &history {
         let empty = entry["empty_layer"].as_bool().unwrap_or(false);
