@@ -40,6 +40,11 @@ impl LayerStore {
         })
     }
 
+    /// The store's folder, `<root>/overlay`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// `overlay/<chain-hex>`.
     pub fn layer_dir(&self, chain_id: &str) -> Result<PathBuf> {
         Ok(self.dir.join(digest::hex_of(chain_id)?))

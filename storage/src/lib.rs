@@ -3,8 +3,8 @@
 //! It owns image references, registry pulls (through `oci-client`), the content-addressed blob
 //! store (`blobs/sha256/<hex>`), the image store (`images.json`: name:tag -> image), layer
 //! unpacking with OCI whiteouts turned into overlay ones, the overlay2 layer graph
-//! (`overlay/<layer>/{diff,link,lower}`, `overlay/l/<short>`), and, later, containers' writable
-//! layers and safe path resolution inside a root filesystem.
+//! (`overlay/<layer>/{diff,link,lower}`, `overlay/l/<short>`), and containers' writable layers
+//! (`rootfs`). Safe path resolution inside a root filesystem comes with `cp`.
 //!
 //! It knows nothing of containers' lifecycles or of the network: callers hand it ids and paths.
 //!
@@ -24,6 +24,7 @@ pub mod images;
 pub mod layers;
 pub mod pull;
 pub mod reference;
+pub mod rootfs;
 pub mod unpack;
 
 pub use auth::AuthStore;
@@ -33,3 +34,4 @@ pub use images::{ImageRecord, ImageStore, ListedImage, Removal};
 pub use layers::LayerStore;
 pub use pull::{check_login, PullEvent, PullOptions, PullOutcome, Puller};
 pub use reference::ImageRef;
+pub use rootfs::ContainerLayer;
