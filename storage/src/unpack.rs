@@ -29,7 +29,16 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<()> {
         layer: layer.to_string(),
         reason,
     };
-    let io_err = |what: &str, err: std::io::Error| bad(format!("{what}: {err}"));
+    // tar's errors nest the cause (permission denied, no space left) under a summary: keep both.
+    let io_err = |what: &str, err: std::io::Error| {
+        let mut text = format!("{what}: {err}");
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        bad(text)
+    };
 
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
@@ -139,6 +148,85 @@ fn safe_folder(dest: &Path, relative: &Path) -> std::result::Result<PathBuf, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    /// A layer tar built entry by entry, names written as given.
+    fn tar_of(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, kind, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            builder.append(&header, data.as_bytes()).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    /// Whiteouts need root (mknod of a character device, a trusted.* xattr); without it the
+    /// layer must fail with an error that says which whiteout, never half-succeed.
+    #[test]
+    fn oci_whiteouts_become_overlay_whiteouts() {
+        let dest = std::env::temp_dir().join(format!("mini-unpack-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dest).unwrap();
+        let layer = tar_of(&[
+            ("etc/", tar::EntryType::Directory, ""),
+            ("etc/.wh.gone", tar::EntryType::Regular, ""),
+            ("data/", tar::EntryType::Directory, ""),
+            ("data/.wh..wh..opq", tar::EntryType::Regular, ""),
+            ("data/new", tar::EntryType::Regular, "new"),
+        ]);
+        let result = unpack_layer(&layer[..], &dest, "test-layer");
+        if is_root() {
+            result.unwrap();
+            let gone = std::fs::symlink_metadata(dest.join("etc/gone")).unwrap();
+            assert!(gone.file_type().is_char_device());
+            assert_eq!(
+                nix::sys::stat::major(std::os::unix::fs::MetadataExt::rdev(&gone)),
+                0
+            );
+            assert!(!dest.join("etc/.wh.gone").exists());
+            assert_eq!(
+                xattr::get(dest.join("data"), OPAQUE_XATTR).unwrap(),
+                Some(b"y".to_vec())
+            );
+            assert!(!dest.join("data/.wh..wh..opq").exists());
+            assert_eq!(
+                std::fs::read_to_string(dest.join("data/new")).unwrap(),
+                "new"
+            );
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("whiteout etc/gone") || err.contains("etc/.wh.gone"),
+                "{err}"
+            );
+        }
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+
+    #[test]
+    fn entries_that_climb_out_fail_the_layer() {
+        let dest = std::env::temp_dir().join(format!("mini-unpack-climb-{}", std::process::id()));
+        std::fs::create_dir_all(&dest).unwrap();
+        let layer = tar_of(&[("../../outside", tar::EntryType::Regular, "x")]);
+        let err = unpack_layer(&layer[..], &dest, "test-layer")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("points outside the layer"), "{err}");
+        let layer = tar_of(&[("a/../../outside/.wh.x", tar::EntryType::Regular, "")]);
+        assert!(unpack_layer(&layer[..], &dest, "test-layer").is_err());
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
 
     #[test]
     fn relative_paths_are_cleaned_and_parent_components_refused() {
