@@ -592,3 +592,90 @@ fn bad_references_unknown_images_and_unreachable_registries_say_what_failed() {
     assert_eq!(image_rows(&env), Vec::<Vec<String>>::new());
     drop(registry);
 }
+
+/// A registry that answers every request with one HTTP status, for the error paths.
+fn answering(status: &'static str) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let thread = std::thread::spawn(move || {
+        listener.set_nonblocking(false).unwrap();
+        // A few requests at most: the client may retry or probe /v2/ first.
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"errors":[{"code":"UNKNOWN","message":"try later"}]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, thread)
+}
+
+#[test]
+fn registry_errors_and_a_full_disk_fail_cleanly() {
+    let env = TestEnv::new();
+    for status in [
+        "503 Service Unavailable",
+        "429 Too Many Requests",
+        "500 Internal Server Error",
+    ] {
+        let (addr, _server) = answering(status);
+        let out = env.run(&["pull", &format!("{addr}/busybox")]);
+        assert_eq!(out.status.code(), Some(1), "{status}: {}", stdout(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains(&addr),
+            "{status}: the error names the registry: {message}"
+        );
+        assert!(
+            message.contains(&status[..3]) || message.to_lowercase().contains("try later"),
+            "{status}: {message}"
+        );
+    }
+
+    // A root on a file system too small for the image: the pull fails, nothing is listed, and
+    // once there is room the same pull succeeds.
+    let registry = Registry::start(&env.path("registry"));
+    registry.push(&["nginx"]);
+    let small = env.path("small");
+    std::fs::create_dir(&small).unwrap();
+    run(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=8m",
+            "small",
+            small.to_str().unwrap(),
+        ],
+    );
+    let reference = format!("{}/nginx", registry.addr);
+    let on_small = |args: &[&str]| {
+        host::output(
+            Command::new(host::mini_bin())
+                .arg("--root")
+                .arg(&small)
+                .arg("--runroot")
+                .arg(&env.runroot)
+                .env("MINI_CONFIG", &env.config)
+                .args(args),
+        )
+    };
+    let out = on_small(&["pull", &reference]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = on_small(&["images", "-q"]);
+    assert_eq!(stdout(&listed), "", "a half-pulled image is never listed");
+    run("umount", &[small.to_str().unwrap()]);
+    drop(registry);
+}
