@@ -9,6 +9,12 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// The first 12 hex digits of a digest, as Docker names layers and images in its output.
+pub fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
 /// The hex part of a sha256 digest, checked: only sha256 is stored, and the hex must be 64 lowercase
 /// digits, since it becomes a file name.
 pub fn hex_of(digest: &str) -> Result<&str> {

@@ -269,7 +269,7 @@ impl ImageStore {
                 _ if tags.len() > 1 && !force => {
                     outcome = Err(Error::Conflict(format!(
                         "unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                        &record.id[7..19]
+                        digest::short(&record.id)
                     )));
                     return;
                 }

@@ -292,7 +292,7 @@ impl Puller {
         let mut to_fetch = Vec::new();
         for (i, desc) in layer_descs.iter().enumerate() {
             digest::hex_of(&desc.digest)?;
-            let short = short(&desc.digest);
+            let short = digest::short(&desc.digest).to_string();
             records.push(LayerRecord {
                 digest: desc.digest.clone(),
                 diff_id: config.rootfs.diff_ids[i].clone(),
@@ -361,7 +361,7 @@ impl Puller {
         parent: Option<String>,
         progress: Progress,
     ) -> Result<()> {
-        let short = short(&desc.digest);
+        let short = digest::short(&desc.digest).to_string();
         let compression = Compression::of(&desc.media_type).ok_or_else(|| Error::BadLayer {
             layer: desc.digest.clone(),
             reason: format!("unsupported layer media type {:?}", desc.media_type),
@@ -443,7 +443,6 @@ pub async fn check_login(
     user: &str,
     password: &str,
 ) -> Result<()> {
-    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
     let host = if registry == "docker.io" {
         "index.docker.io"
     } else {
@@ -456,38 +455,24 @@ pub async fn check_login(
             reason: format!("{registry:?} is not a registry host"),
         })?;
     let auth = RegistryAuth::Basic(user.to_string(), password.to_string());
-    let failed = |detail: String| Error::Registry(format!("login to {registry} failed: {detail}"));
-    let unauthorized = || failed("unauthorized: incorrect username or password".into());
-    if let Err(err) = client.auth(&probe, &auth, RegistryOperation::Pull).await {
-        return Err(match err {
-            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => unauthorized(),
-            other => failed(other.to_string()),
-        });
-    }
-    match client
-        .pull_manifest_raw(&probe, &auth, ACCEPTED_MANIFESTS)
-        .await
-    {
-        Ok(_) | Err(E::ImageManifestNotFoundError(_)) => Ok(()),
-        Err(E::RegistryError { envelope, .. })
-            if envelope
-                .errors
-                .iter()
-                .all(|e| matches!(e.code, Code::ManifestUnknown | Code::NameUnknown)) =>
-        {
-            Ok(())
-        }
-        Err(E::UnauthorizedError { .. } | E::AuthenticationFailure(_)) => Err(unauthorized()),
-        Err(E::RegistryError { envelope, .. })
-            if envelope
-                .errors
-                .iter()
-                .any(|e| matches!(e.code, Code::Unauthorized | Code::Denied)) =>
-        {
-            Err(unauthorized())
-        }
-        Err(other) => Err(failed(other.to_string())),
-    }
+    let result = match client.auth(&probe, &auth, RegistryOperation::Pull).await {
+        Ok(_) => client
+            .pull_manifest_raw(&probe, &auth, ACCEPTED_MANIFESTS)
+            .await
+            .map(|_| ()),
+        Err(err) => Err(err),
+    };
+    let Err(err) = result else { return Ok(()) };
+    let detail = match Failure::of(err) {
+        // The credentials were accepted; the probe repository just does not exist.
+        Failure::NotFound => return Ok(()),
+        Failure::Unauthorized(_) => "unauthorized: incorrect username or password".to_string(),
+        Failure::Unreachable(cause) => format!("cannot reach registry {registry}: {cause}"),
+        Failure::Other(detail) => detail,
+    };
+    Err(Error::Registry(format!(
+        "login to {registry} failed: {detail}"
+    )))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -559,14 +544,17 @@ fn unpack_stream(
                 let _ = layers.remove(&record.chain_id);
             }
             return Err(Error::DigestMismatch {
-                what: format!("layer {}", short(&record.digest)),
+                what: format!("layer {}", digest::short(&record.digest)),
                 expected: record.digest.clone(),
                 actual,
             });
         }
         unpacked?;
         drained.map_err(|e| {
-            Error::Registry(format!("downloading layer {}: {e}", short(&record.digest)))
+            Error::Registry(format!(
+                "downloading layer {}: {e}",
+                digest::short(&record.digest)
+            ))
         })?;
         source.file.sync_all().map_err(Error::io(blob_temp))?;
         std::fs::rename(blob_temp, blob_path).map_err(Error::io(blob_path))?;
@@ -607,14 +595,6 @@ impl Read for ChannelReader {
         self.pending = self.pending.slice(n..);
         Ok(n)
     }
-}
-
-fn short(digest: &str) -> String {
-    digest
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect()
 }
 
 fn check_digest(what: &str, expected: &str, bytes: &[u8]) -> Result<()> {
@@ -669,59 +649,58 @@ fn choose_platform(entries: &[IndexEntry], wanted: &str) -> Result<String> {
     })
 }
 
+/// What a registry's refusal means, whatever form oci-client gave it.
+enum Failure {
+    /// No such repository, tag or manifest.
+    NotFound,
+    /// Credentials missing or refused; the detail says what the registry said.
+    Unauthorized(String),
+    /// No answer: connection refused, DNS, TLS, timeout.
+    Unreachable(String),
+    Other(String),
+}
+
+impl Failure {
+    fn of(err: oci_client::errors::OciDistributionError) -> Failure {
+        use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+        match err {
+            E::ImageManifestNotFoundError(_) => Failure::NotFound,
+            E::RegistryError { envelope, url } => {
+                let any =
+                    |wanted: &[Code]| envelope.errors.iter().any(|e| wanted.contains(&e.code));
+                if any(&[Code::ManifestUnknown, Code::NameUnknown]) {
+                    Failure::NotFound
+                } else if any(&[Code::Unauthorized, Code::Denied]) {
+                    Failure::Unauthorized(envelope.to_string())
+                } else {
+                    Failure::Other(format!("the registry answered {envelope} ({url})"))
+                }
+            }
+            E::UnauthorizedError { url } => Failure::Unauthorized(url),
+            E::AuthenticationFailure(detail) => Failure::Unauthorized(detail),
+            E::RequestError(err) => Failure::Unreachable(crate::error::with_causes(&err)),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
 /// A registry error in Docker's words where it has them, naming the registry and what to do.
 fn registry_error(
     reference: &ImageRef,
     registry: &str,
     err: oci_client::errors::OciDistributionError,
 ) -> Error {
-    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
-    let not_found = || {
-        Error::Registry(format!(
-            "manifest for {reference} not found: manifest unknown"
-        ))
-    };
-    let denied = |detail: String| {
-        Error::Registry(format!(
+    Error::Registry(match Failure::of(err) {
+        Failure::NotFound => format!("manifest for {reference} not found: manifest unknown"),
+        Failure::Unauthorized(detail) => format!(
             "pull access denied for {}, repository does not exist or may require 'mini login': {detail}",
             reference.familiar_name()
-        ))
-    };
-    match err {
-        E::ImageManifestNotFoundError(_) => not_found(),
-        E::RegistryError { envelope, url } => {
-            let codes: Vec<&Code> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes
-                .iter()
-                .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown))
-            {
-                not_found()
-            } else if codes
-                .iter()
-                .any(|c| matches!(c, Code::Unauthorized | Code::Denied))
-            {
-                denied(envelope.to_string())
-            } else {
-                Error::Registry(format!(
-                    "pulling {reference}: the registry answered {envelope} ({url})"
-                ))
-            }
+        ),
+        Failure::Unreachable(cause) => {
+            format!("pulling {reference}: cannot reach registry {registry}: {cause}")
         }
-        E::UnauthorizedError { url } => denied(url),
-        E::AuthenticationFailure(detail) => denied(detail),
-        E::RequestError(err) => {
-            let mut cause = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(inner) = source {
-                cause = format!("{cause}: {inner}");
-                source = inner.source();
-            }
-            Error::Registry(format!(
-                "pulling {reference}: cannot reach registry {registry}: {cause}"
-            ))
-        }
-        other => Error::Registry(format!("pulling {reference} from {registry}: {other}")),
-    }
+        Failure::Other(detail) => format!("pulling {reference} from {registry}: {detail}"),
+    })
 }
 
 #[cfg(test)]

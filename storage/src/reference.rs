@@ -81,6 +81,14 @@ impl ImageRef {
         self.tag().map(|tag| format!("{}:{tag}", self.full_name()))
     }
 
+    /// A stored full name (`docker.io/library/nginx:latest`, `...nginx@sha256:...`) as Docker
+    /// prints it (`nginx:latest`, `nginx@sha256:...`); text that does not parse stays as it is.
+    pub fn familiar(full: &str) -> String {
+        ImageRef::parse(full)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| full.to_string())
+    }
+
     /// The `oci-client` reference, for talking to registries.
     pub fn oci(&self) -> &Reference {
         &self.0

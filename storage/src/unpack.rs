@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::error::{Error, Result};
+use crate::error::{with_causes, Error, Result};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -30,15 +30,7 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<()> {
         reason,
     };
     // tar's errors nest the cause (permission denied, no space left) under a summary: keep both.
-    let io_err = |what: &str, err: std::io::Error| {
-        let mut text = format!("{what}: {err}");
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        bad(text)
-    };
+    let io_err = |what: &str, err: std::io::Error| bad(format!("{what}: {}", with_causes(&err)));
 
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);

@@ -75,6 +75,11 @@ pub fn check(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Output bytes as text, for assertions and messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Shorthand for [`check`] on a program and its arguments.
 pub fn run(program: &str, args: &[&str]) -> String {
     check(Command::new(program).args(args))

@@ -5,11 +5,8 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 
+use mini_tests::host::text;
 use mini_tests::{Registry, TestEnv, TokenServer};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `mini login -u USER --password-stdin SERVER`, the password written to its stdin.
 fn login(env: &TestEnv, server: &str, user: &str, password: &str) -> Output {

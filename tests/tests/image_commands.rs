@@ -1,10 +1,7 @@
 //! `mini tag`, `rmi`, `image inspect` and `image history` on images pulled from a real registry.
 
+use mini_tests::host::text;
 use mini_tests::{images, Registry, TestEnv};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn layer_count(env: &TestEnv) -> usize {
     std::fs::read_dir(env.root.join("overlay"))
@@ -124,7 +121,14 @@ fn image_inspect_and_history_show_what_docker_shows() {
     let upper_at = out.find("\"UpperDir\"").unwrap();
     let work_at = out.find("\"WorkDir\"").unwrap();
     assert!(lower_at < merged_at && merged_at < upper_at && upper_at < work_at);
-    assert!(out.find("\"Id\"").unwrap() < out.find("\"RepoTags\"").unwrap());
+    let at = |key: &str| {
+        out.find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{key} in {out}"))
+    };
+    assert!(at("Id") < at("RepoTags") && at("RepoTags") < at("RepoDigests"));
+    assert!(
+        at("Architecture") < at("Os") && at("Os") < at("Size") && at("GraphDriver") < at("RootFS")
+    );
 
     let out = env.run(&["image", "inspect", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));

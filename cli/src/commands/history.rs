@@ -65,7 +65,7 @@ pub fn run(context: &Context, args: HistoryArgs) -> CliResult {
     let id = if args.no_trunc {
         record.id.clone()
     } else {
-        record.id[7..19].to_string()
+        mini_storage::digest::short(&record.id).to_string()
     };
     if let Some(first) = rows.first_mut() {
         first[0] = id;

@@ -20,24 +20,15 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
     let (record, _) = images.resolve(name)?;
     let config: Value = serde_json::from_slice(&images.read_blob(&record.id)?)
         .map_err(|err| CliError::new(1, anyhow::anyhow!("config of {name}: {err}")))?;
-    let familiar = |full: &String| {
-        ImageRef::parse(full)
-            .map(|r| r.to_string())
-            .unwrap_or(full.clone())
-    };
-    let repo_tags: Vec<String> = images.tags_of(&record.id)?.iter().map(familiar).collect();
+    let repo_tags: Vec<String> = images
+        .tags_of(&record.id)?
+        .iter()
+        .map(|t| ImageRef::familiar(t))
+        .collect();
     let repo_digests: Vec<String> = record
         .repo_digests
         .iter()
-        .map(|d| match d.split_once('@') {
-            Some((name, digest)) => format!(
-                "{}@{digest}",
-                ImageRef::parse(name)
-                    .map(|r| r.familiar_name())
-                    .unwrap_or(name.to_string())
-            ),
-            None => d.clone(),
-        })
+        .map(|d| ImageRef::familiar(d))
         .collect();
     let chain_ids: Vec<String> = record.layers.iter().map(|l| l.chain_id.clone()).collect();
     let graph: Map<String, Value> = layers
@@ -45,7 +36,7 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), Value::String(v)))
         .collect();
-    Ok(json!({
+    let mut image = json!({
         "Id": record.id,
         "RepoTags": repo_tags,
         "RepoDigests": repo_digests,
@@ -61,7 +52,12 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
         "Size": record.size,
         "GraphDriver": {"Data": graph, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": record.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
-    }))
+    });
+    if image["Variant"].is_null() {
+        // shift_remove keeps the other keys in Docker's order (remove would swap the last one in).
+        image.as_object_mut().map(|o| o.shift_remove("Variant"));
+    }
+    Ok(image)
 }
 
 pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
@@ -69,12 +65,7 @@ pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
     let mut failed = false;
     for name in &args.images {
         match image_json(context, name) {
-            Ok(mut value) => {
-                if value["Variant"].is_null() {
-                    value.as_object_mut().map(|o| o.remove("Variant"));
-                }
-                out.push(value);
-            }
+            Ok(value) => out.push(value),
             Err(err) => {
                 if let Some(error) = err.error {
                     eprintln!("Error: {error:#}");

@@ -26,7 +26,7 @@ pub fn run(context: &Context, args: ImagesArgs) -> CliResult {
         if args.no_trunc {
             id.to_string()
         } else {
-            id.trim_start_matches("sha256:").chars().take(12).collect()
+            mini_storage::digest::short(id).to_string()
         }
     };
     if args.quiet {

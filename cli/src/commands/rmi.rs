@@ -15,13 +15,6 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-/// `docker.io/library/nginx:latest` -> `nginx:latest`, as Docker prints it.
-fn familiar(name: &str) -> String {
-    ImageRef::parse(name)
-        .map(|r| r.to_string())
-        .unwrap_or(name.to_string())
-}
-
 pub fn run(context: &Context, args: RmiArgs) -> CliResult {
     let images = context.image_store()?;
     let layers = context.layer_store()?;
@@ -31,7 +24,7 @@ pub fn run(context: &Context, args: RmiArgs) -> CliResult {
         match images.remove(name, args.force) {
             Ok(removal) => {
                 for untagged in &removal.untagged {
-                    println!("Untagged: {}", familiar(untagged));
+                    println!("Untagged: {}", ImageRef::familiar(untagged));
                 }
                 for deleted in &removal.deleted {
                     println!("Deleted: {deleted}");
