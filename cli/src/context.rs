@@ -8,7 +8,6 @@ use mini_storage::{ImageStore, LayerStore, RegistryConfig};
 #[derive(Debug)]
 pub struct Context {
     pub root: PathBuf,
-    #[allow(dead_code)] // the container commands use it
     pub runroot: PathBuf,
     pub config: PathBuf,
 }
@@ -49,7 +48,27 @@ impl From<mini_storage::Error> for CliError {
     }
 }
 
+impl From<mini_runtime::Error> for CliError {
+    /// Errors of `run`, `create` and `exec` end with Docker's codes: 125, or 126 and 127 when
+    /// the command cannot be invoked or is not found. Other commands say `CliError::new(1, ..)`.
+    fn from(err: mini_runtime::Error) -> CliError {
+        let code = err.exit_code();
+        CliError::new(code, err)
+    }
+}
+
+impl CliError {
+    /// For commands that Docker ends with 1 whatever went wrong (stop, rm, logs, ...).
+    pub fn one(err: impl Into<anyhow::Error>) -> CliError {
+        CliError::new(1, err)
+    }
+}
+
 impl Context {
+    pub fn engine(&self) -> CliResult<mini_runtime::Engine> {
+        mini_runtime::Engine::open(&self.root, &self.runroot).map_err(CliError::from)
+    }
+
     pub fn registry_config(&self) -> CliResult<RegistryConfig> {
         Ok(RegistryConfig::load(&self.config)?)
     }

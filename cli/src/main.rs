@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod human;
+mod template;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,8 +56,8 @@ enum Command {
     Tag(commands::tag::TagArgs),
     /// Remove one or more images
     Rmi(commands::rmi::RmiArgs),
-    /// Return low-level information on images
-    Inspect(commands::image_inspect::ImageInspectArgs),
+    /// Return low-level information on containers and images
+    Inspect(commands::inspect::InspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
     /// Log in to a registry
@@ -66,6 +67,81 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Create a new container
+    Create(commands::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::run::StartArgs),
+    /// List containers
+    Ps(commands::ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(commands::logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Stop one or more running containers
+    Stop(commands::lifecycle::StopArgs),
+    /// Restart one or more containers
+    Restart(commands::lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::lifecycle::KillArgs),
+    /// Remove one or more containers
+    Rm(commands::lifecycle::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(commands::lifecycle::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The per-container monitor (started by mini itself)
+    #[command(name = "__monitor", hide = true)]
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Create a new container
+    Create(commands::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::run::StartArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(commands::ps::PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(commands::inspect::InspectArgs),
+    /// Fetch the logs of a container
+    Logs(commands::logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Stop one or more running containers
+    Stop(commands::lifecycle::StopArgs),
+    /// Restart one or more containers
+    Restart(commands::lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::lifecycle::KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(commands::lifecycle::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(commands::lifecycle::RenameArgs),
+    /// Remove all stopped containers
+    Prune(commands::lifecycle::PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MonitorArgs {
+    id: String,
+    /// Copy the container's output to our stdout/stderr, our stdin to it
+    #[arg(long)]
+    attach: bool,
+    /// Where to report how the launch went
+    #[arg(long)]
+    report_fd: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +160,24 @@ enum ImageCommand {
     Inspect(commands::image_inspect::ImageInspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+}
+
+/// `mini __monitor ID`: runs until the container ends for good; exits with its code.
+fn monitor(context: &Context, args: MonitorArgs) -> ExitCode {
+    use std::os::fd::FromRawFd;
+    let report = args.report_fd.map(|fd| {
+        // The container must not inherit the report pipe.
+        // SAFETY: F_SETFD on a descriptor number has no memory effects.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the mini that started us put the report pipe at this descriptor for us alone.
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+    });
+    let store = match mini_runtime::ContainerStore::open(&context.root, &context.runroot) {
+        Ok(store) => store,
+        Err(_) => return ExitCode::from(125),
+    };
+    let code = mini_runtime::monitor::run(&store, &args.id, args.attach, report);
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 fn main() -> ExitCode {
@@ -124,9 +218,53 @@ fn main() -> ExitCode {
         Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
             commands::rmi::run(&context, args)
         }
-        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
-            commands::image_inspect::run(&context, args)
+        Command::Inspect(args) => {
+            commands::inspect::run(&context, args, commands::inspect::Kind::Any)
         }
+        Command::Image(ImageCommand::Inspect(args)) => commands::image_inspect::run(&context, args),
+        Command::Container(ContainerCommand::Inspect(args)) => {
+            commands::inspect::run(&context, args, commands::inspect::Kind::Container)
+        }
+        Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {
+            commands::run::run(&context, args)
+        }
+        Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
+            commands::run::create(&context, args)
+        }
+        Command::Start(args) | Command::Container(ContainerCommand::Start(args)) => {
+            commands::run::start(&context, args)
+        }
+        Command::Ps(args) | Command::Container(ContainerCommand::Ls(args)) => {
+            commands::ps::run(&context, args)
+        }
+        Command::Logs(args) | Command::Container(ContainerCommand::Logs(args)) => {
+            commands::logs::run(&context, args)
+        }
+        Command::Exec(args) | Command::Container(ContainerCommand::Exec(args)) => {
+            commands::exec::run(&context, args)
+        }
+        Command::Stop(args) | Command::Container(ContainerCommand::Stop(args)) => {
+            commands::lifecycle::stop(&context, args)
+        }
+        Command::Restart(args) | Command::Container(ContainerCommand::Restart(args)) => {
+            commands::lifecycle::restart(&context, args)
+        }
+        Command::Kill(args) | Command::Container(ContainerCommand::Kill(args)) => {
+            commands::lifecycle::kill(&context, args)
+        }
+        Command::Rm(args) | Command::Container(ContainerCommand::Rm(args)) => {
+            commands::lifecycle::rm(&context, args)
+        }
+        Command::Wait(args) | Command::Container(ContainerCommand::Wait(args)) => {
+            commands::lifecycle::wait(&context, args)
+        }
+        Command::Rename(args) | Command::Container(ContainerCommand::Rename(args)) => {
+            commands::lifecycle::rename(&context, args)
+        }
+        Command::Container(ContainerCommand::Prune(args)) => {
+            commands::lifecycle::prune(&context, args)
+        }
+        Command::Monitor(args) => return monitor(&context, args),
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             commands::history::run(&context, args)
         }

@@ -5,3 +5,6 @@
 //! masquerade, isolation), and the `/etc/hosts` and `/etc/resolv.conf` a container sees.
 //!
 //! It knows nothing of containers' lifecycles or of images: callers hand it ids, names and paths.
+
+pub mod files;
+pub mod netns;

@@ -2,5 +2,26 @@
 //!
 //! It ties `mini-storage` and `mini-network` together: container records and their state
 //! machine, OCI runtime specs (through `oci-spec`), launching through `libcontainer` from a
-//! per-container monitor process, logs, exec, cp, stop, kill and rm, and the views that `ps`
-//! and `inspect` print.
+//! per-container monitor process, logs, exec, stop, kill and rm.
+//!
+//! The path of `mini run`, top-down: `Engine::create` (engine.rs: record, writable layer,
+//! hostname/hosts/resolv.conf) -> `Engine::start` (mount the rootfs, write the OCI spec from
+//! spec.rs, start the monitor) -> `monitor::run` (libcontainer create + start, log, wait, restart
+//! policy, teardown).
+
+pub mod engine;
+pub mod error;
+pub mod logs;
+pub mod monitor;
+pub mod names;
+pub mod options;
+pub mod process;
+pub mod record;
+pub mod spec;
+pub mod store;
+pub mod user;
+
+pub use engine::{CreateOptions, Engine, ExecOptions, Started, MONITOR_COMMAND};
+pub use error::{Error, Result};
+pub use record::ContainerRecord;
+pub use store::ContainerStore;

@@ -13,15 +13,28 @@ use crate::context::{CliError, CliResult, Context};
 pub struct PullArgs {
     /// Set platform if server is multi-platform capable (os/arch[/variant])
     #[arg(long)]
-    platform: Option<String>,
+    pub platform: Option<String>,
     /// Suppress verbose output
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// The image: NAME[:TAG|@DIGEST]
-    image: String,
+    pub image: String,
 }
 
 pub fn run(context: &Context, args: PullArgs) -> CliResult {
+    pull(context, &args, false)
+}
+
+/// Prints a line on stdout, or on stderr when the pull is part of another command (`run`
+/// pulls a missing image and keeps stdout for the container's id).
+macro_rules! say {
+    ($to_stderr:expr, $($arg:tt)*) => {
+        if $to_stderr { eprintln!($($arg)*) } else { println!($($arg)*) }
+    };
+}
+
+/// Pulls `args.image`, printing Docker's progress on stdout (or stderr).
+pub fn pull(context: &Context, args: &PullArgs, to_stderr: bool) -> CliResult {
     let reference = ImageRef::parse(&args.image)?;
     if let Some(platform) = &args.platform {
         let parts: Vec<&str> = platform.split('/').collect();
@@ -42,15 +55,20 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
     let quiet = args.quiet;
     if !quiet {
         if ImageRef::is_default_tag(&args.image) {
-            println!("Using default tag: latest");
+            say!(to_stderr, "Using default tag: latest");
         }
         let what = reference.tag().or(reference.digest()).unwrap_or("latest");
-        println!("{what}: Pulling from {}", reference.repository());
+        say!(to_stderr, "{what}: Pulling from {}", reference.repository());
     }
     // On a terminal, one line per layer is redrawn in place (as Docker does); elsewhere plain
     // lines are printed as events arrive. A lock keeps lines from two layers whole.
     let screen = Arc::new(Mutex::new(Screen {
-        terminal: std::io::stdout().is_terminal(),
+        terminal: if to_stderr {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        },
+        to_stderr,
         lines: Vec::new(),
     }));
     let progress = Arc::new(move |event: PullEvent| {
@@ -87,10 +105,12 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
             .and_then(|d| d.split_once('@'))
             .map(|(_, d)| d.to_string())
             .unwrap_or(record.manifest_digest.clone());
-        println!("Digest: {digest}");
+        say!(to_stderr, "Digest: {digest}");
         match outcome {
-            PullOutcome::Downloaded => println!("Status: Downloaded newer image for {reference}"),
-            PullOutcome::UpToDate => println!("Status: Image is up to date for {reference}"),
+            PullOutcome::Downloaded => {
+                say!(to_stderr, "Status: Downloaded newer image for {reference}")
+            }
+            PullOutcome::UpToDate => say!(to_stderr, "Status: Image is up to date for {reference}"),
         }
     }
     let full = match (reference.tag(), reference.digest()) {
@@ -98,13 +118,16 @@ pub fn run(context: &Context, args: PullArgs) -> CliResult {
         (Some(tag), None) => format!("{}:{tag}", reference.full_name()),
         (None, None) => reference.full_name(),
     };
-    println!("{full}");
+    if !to_stderr {
+        println!("{full}");
+    }
     Ok(())
 }
 
 /// The per-layer status lines of a pull.
 struct Screen {
     terminal: bool,
+    to_stderr: bool,
     lines: Vec<(String, String)>,
 }
 
@@ -112,7 +135,11 @@ impl Screen {
     /// Shows `layer: status`: a new line for a new layer; on a terminal an existing layer's line
     /// is rewritten where it stands, elsewhere a new line is printed.
     fn set(&mut self, layer: &str, status: String) {
-        let mut out = std::io::stdout().lock();
+        let mut out: Box<dyn Write> = if self.to_stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
         match self.lines.iter().position(|(l, _)| l == layer) {
             Some(index) if self.terminal => {
                 let up = self.lines.len() - index;

@@ -1,0 +1,235 @@
+//! `mini inspect` (containers, then images, as Docker looks them up) and
+//! `mini container inspect`: Docker's JSON, or a `--format` template applied to it.
+
+use clap::Args;
+use mini_runtime::{ContainerRecord, Engine};
+use serde_json::{json, Map, Value};
+
+use crate::context::{CliError, CliResult, Context};
+use crate::template::Template;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a Go template
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Only inspect objects of this type (container or image)
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Display total file sizes (accepted; sizes are not computed yet)
+    #[arg(short, long)]
+    size: bool,
+    /// Containers or images, by name or id
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Which objects a form of inspect looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Any,
+    Container,
+    Image,
+}
+
+pub fn run(context: &Context, args: InspectArgs, kind: Kind) -> CliResult {
+    let kind = match args.kind.as_deref() {
+        None => kind,
+        Some("container") => Kind::Container,
+        Some("image") => Kind::Image,
+        Some(other) => {
+            return Err(CliError::new(
+                125,
+                anyhow::anyhow!("\"{other}\" is not a valid value for --type"),
+            ))
+        }
+    };
+    let template = args
+        .format
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    let engine = context.engine()?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &args.names {
+        let container = if kind == Kind::Image {
+            None
+        } else {
+            engine
+                .find(name)
+                .ok()
+                .map(|record| container_json(&engine, &record))
+        };
+        let value = match (container, kind) {
+            (Some(value), _) => Some(value),
+            (None, Kind::Container) => None,
+            (None, _) => super::image_inspect::image_json(context, name).ok(),
+        };
+        match value {
+            Some(value) => found.push(value),
+            None => {
+                let what = match kind {
+                    Kind::Container => "container",
+                    Kind::Image => "image",
+                    Kind::Any => "object",
+                };
+                eprintln!("Error: No such {what}: {name}");
+                failed = true;
+            }
+        }
+    }
+    match template {
+        Some(template) => {
+            for value in &found {
+                println!("{}", template.render(value));
+            }
+        }
+        // Docker prints what it found even when some names were not.
+        None => println!("{}", pretty(&Value::Array(found))),
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+/// JSON indented by four spaces, as Docker prints it.
+pub fn pretty(value: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(value, &mut serializer).expect("JSON values serialize");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// Docker's `container inspect` object for one container.
+pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
+    let dir = engine.store.container_dir(&record.id);
+    let state = &record.state;
+    let graph: Map<String, Value> = engine
+        .graph_data(&record.id)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+    let config = &record.config;
+    let host = &record.host_config;
+    let mut config_json = json!({
+        "Hostname": config.hostname,
+        "Domainname": "",
+        "User": config.user,
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "ExposedPorts": config.exposed_ports,
+        "Tty": config.tty,
+        "OpenStdin": config.open_stdin,
+        "StdinOnce": false,
+        "Env": config.env,
+        "Cmd": config.cmd,
+        "Image": config.image,
+        "Volumes": null,
+        "WorkingDir": config.working_dir,
+        "Entrypoint": config.entrypoint,
+        "OnBuild": null,
+        "Labels": config.labels,
+        "StopSignal": config.stop_signal,
+        "StopTimeout": config.stop_timeout,
+    });
+    let object = config_json.as_object_mut().expect("an object");
+    if config.exposed_ports.is_empty() {
+        object.shift_remove("ExposedPorts");
+    }
+    if config.stop_signal.is_none() {
+        object.shift_remove("StopSignal");
+    }
+    if config.stop_timeout.is_none() {
+        object.shift_remove("StopTimeout");
+    }
+    let network = host.network_mode.clone();
+    json!({
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": {
+            "Status": state.status,
+            "Running": record.is_running(),
+            "Paused": false,
+            "Restarting": state.status == "restarting",
+            "OOMKilled": state.oom_killed,
+            "Dead": state.status == "dead",
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": state.started_at,
+            "FinishedAt": state.finished_at,
+        },
+        "Image": record.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": engine.store.log_path(&record.id),
+        "Name": format!("/{}", record.name),
+        "RestartCount": state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": {
+            "Binds": null,
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "NetworkMode": network,
+            "PortBindings": {},
+            "RestartPolicy": host.restart_policy,
+            "AutoRemove": host.auto_remove,
+            "CapAdd": host.cap_add,
+            "CapDrop": host.cap_drop,
+            "Privileged": host.privileged,
+            "ReadonlyRootfs": host.readonly_rootfs,
+            "Memory": host.memory,
+            "NanoCpus": host.nano_cpus,
+            "PidsLimit": host.pids_limit,
+            "Init": null,
+        },
+        "GraphDriver": {"Data": graph, "Name": "overlay2"},
+        "Mounts": [],
+        "Config": config_json,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "Ports": {},
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "MacAddress": "",
+            "Networks": {
+                network.clone(): {
+                    "NetworkID": "",
+                    "EndpointID": "",
+                    "Gateway": "",
+                    "IPAddress": "",
+                    "IPPrefixLen": 0,
+                    "MacAddress": "",
+                }
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_indented_by_four_spaces() {
+        assert_eq!(
+            pretty(&json!([{"a": 1}])),
+            "[\n    {\n        \"a\": 1\n    }\n]"
+        );
+    }
+}

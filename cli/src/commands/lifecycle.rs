@@ -1,0 +1,166 @@
+//! `mini stop`, `kill`, `restart`, `rm`, `wait`, `rename` and `container prune`: each takes
+//! names, ids or id prefixes, prints each container as Docker does, and goes on after an error
+//! (exit 1 at the end).
+
+use clap::Args;
+use mini_runtime::options;
+
+use crate::context::{CliError, CliResult, Context};
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        allow_negative_numbers = true
+    )]
+    time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs `action` on each name; prints the name on success, Docker's error otherwise.
+fn each(
+    names: &[String],
+    mut action: impl FnMut(&str) -> mini_runtime::Result<Option<String>>,
+) -> CliResult {
+    let mut failed = false;
+    for name in names {
+        match action(name) {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+pub fn stop(context: &Context, args: StopArgs) -> CliResult {
+    let engine = context.engine()?;
+    if let Some(signal) = &args.signal {
+        options::parse_signal(signal).map_err(|e| CliError::new(125, e))?;
+    }
+    each(&args.containers, |name| {
+        if let Some(signal) = &args.signal {
+            let record = engine.find(name)?;
+            let _ = engine.store.update(&record.id, |r| {
+                r.config.stop_signal = Some(signal.clone());
+            });
+        }
+        engine.stop(name, args.time)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn restart(context: &Context, args: StopArgs) -> CliResult {
+    let engine = context.engine()?;
+    each(&args.containers, |name| {
+        let record = engine.stop(name, args.time)?;
+        engine.start(&record.id, false)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn kill(context: &Context, args: KillArgs) -> CliResult {
+    let signal = options::parse_signal(&args.signal).map_err(|e| CliError::new(125, e))?;
+    let engine = context.engine()?;
+    each(&args.containers, |name| {
+        engine.kill(name, signal)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn rm(context: &Context, args: RmArgs) -> CliResult {
+    let engine = context.engine()?;
+    each(&args.containers, |name| {
+        engine.remove(name, args.force)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn wait(context: &Context, args: WaitArgs) -> CliResult {
+    let engine = context.engine()?;
+    each(&args.containers, |name| {
+        Ok(Some(engine.wait(name)?.to_string()))
+    })
+}
+
+pub fn rename(context: &Context, args: RenameArgs) -> CliResult {
+    let engine = context.engine()?;
+    engine
+        .rename(&args.container, &args.new_name)
+        .map_err(CliError::one)
+}
+
+pub fn prune(context: &Context, args: PruneArgs) -> CliResult {
+    if !args.force {
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let engine = context.engine()?;
+    let records = engine.list().map_err(CliError::one)?;
+    println!("Deleted Containers:");
+    for record in records.iter().filter(|r| !r.is_running()) {
+        match engine.remove(&record.id, false) {
+            Ok(_) => println!("{}", record.id),
+            Err(err) => eprintln!("Error: {err}"),
+        }
+    }
+    println!("\nTotal reclaimed space: 0B");
+    Ok(())
+}

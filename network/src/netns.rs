@@ -1,0 +1,55 @@
+//! Network namespaces. A container's namespace is made by libcontainer when the container is
+//! created; before its process starts, mini enters that namespace from a helper thread (setns
+//! changes only the calling thread) to set it up. For `--network none` that is loopback only.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+
+/// Runs `f` inside the network namespace of process `pid`, on a thread of its own.
+pub fn within<T: Send + 'static>(
+    pid: i32,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path)?;
+    std::thread::spawn(move || {
+        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        f()
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the network namespace helper thread panicked"))?
+}
+
+/// Brings the loopback interface up in the namespace of process `pid`.
+pub fn loopback_up(pid: i32) -> std::io::Result<()> {
+    within(pid, || set_up("lo"))
+}
+
+/// Sets IFF_UP on interface `name` of the calling thread's namespace.
+fn set_up(name: &str) -> std::io::Result<()> {
+    let sock: OwnedFd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,713 @@
+//! The container lifecycle, top-down: create (record + writable layer + files), start (mount,
+//! spec, monitor), stop, kill, remove, exec, and the repair of containers whose monitor is gone.
+//!
+//! The `mini` process that runs a command never becomes a container's parent: it starts a
+//! monitor (`monitor.rs`) and waits for its report. Records are the shared truth; every change
+//! goes through `ContainerStore::update`, under the container's lock.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mini_storage::{ImageRecord, ImageStore, LayerStore};
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+use crate::monitor::{self, Report};
+use crate::options;
+use crate::process;
+use crate::record::{ContainerConfig, ContainerRecord, HostConfig, Lock, RestartPolicy, State};
+use crate::spec::{self, SpecPaths};
+use crate::store::{self, ContainerStore};
+use crate::user;
+
+/// The hidden subcommand that runs a monitor: `mini __monitor ID`.
+pub const MONITOR_COMMAND: &str = "__monitor";
+
+/// Everything `run` and `create` take, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    /// The image as the user named it.
+    pub image: String,
+    /// Arguments after the image: they replace the image's Cmd.
+    pub command: Vec<String>,
+    /// `--entrypoint`: Some("") clears the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `KEY=VALUE` entries, after the image's.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub auto_remove: bool,
+    /// `none` or `host` (bridge networks come with the network crate).
+    pub network: String,
+    pub restart: RestartPolicy,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub read_only: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What `exec` takes.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub command: Vec<String>,
+    pub interactive: bool,
+    pub detach: bool,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+}
+
+/// The engine: stores, and how to start a monitor.
+#[derive(Debug)]
+pub struct Engine {
+    pub store: ContainerStore,
+    pub layers: LayerStore,
+    pub images: ImageStore,
+    /// The `mini` binary, and the global arguments a monitor needs (`--root`, `--runroot`).
+    pub exe: PathBuf,
+    pub global_args: Vec<OsString>,
+}
+
+impl Engine {
+    pub fn open(root: &std::path::Path, runroot: &std::path::Path) -> Result<Engine> {
+        std::fs::create_dir_all(runroot).map_err(Error::io(runroot))?;
+        Ok(Engine {
+            store: ContainerStore::open(root, runroot)?,
+            layers: LayerStore::open(&root.join("overlay"))?,
+            images: ImageStore::open(root)?,
+            exe: std::env::current_exe().map_err(Error::io("/proc/self/exe"))?,
+            global_args: vec![
+                "--root".into(),
+                root.as_os_str().to_owned(),
+                "--runroot".into(),
+                runroot.as_os_str().to_owned(),
+            ],
+        })
+    }
+
+    /// Creates a container from a local image: its record, its writable layer and its files.
+    /// Nothing is left behind when this fails.
+    pub fn create(&self, image: &ImageRecord, options: &CreateOptions) -> Result<ContainerRecord> {
+        let record = self.new_record(image, options)?;
+        self.store.create(&record)?;
+        let prepared = self.prepare(&record, image);
+        if let Err(err) = prepared {
+            let _ = self.layers.remove_container_layer(&record.id);
+            let _ = self.store.delete(&record.id);
+            return Err(err);
+        }
+        Ok(record)
+    }
+
+    fn prepare(&self, record: &ContainerRecord, image: &ImageRecord) -> Result<()> {
+        let chain: Vec<String> = image.layers.iter().map(|l| l.chain_id.clone()).collect();
+        self.layers.create_container_layer(&record.id, &chain)?;
+        let dir = self.store.container_dir(&record.id);
+        let hostname = format!("{}\n", record.config.hostname);
+        let (hosts, resolv) = if record.host_config.network_mode == "host" {
+            (
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+        } else {
+            (
+                mini_network::files::hosts(&record.config.hostname, &[]),
+                mini_network::files::resolv_conf(
+                    &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+                ),
+            )
+        };
+        for (name, text) in [
+            ("hostname", hostname),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(Error::io(&path))?;
+        }
+        let log = self.store.log_path(&record.id);
+        std::fs::write(&log, b"").map_err(Error::io(&log))?;
+        Ok(())
+    }
+
+    /// The record a new container gets: the image's config with the options laid over it, as
+    /// Docker merges them.
+    fn new_record(&self, image: &ImageRecord, options: &CreateOptions) -> Result<ContainerRecord> {
+        let blob = self.images.read_blob(&image.id)?;
+        let image_json: serde_json::Value =
+            serde_json::from_slice(&blob).map_err(|err| mini_storage::Error::BadContent {
+                what: format!("image config {}", image.id),
+                reason: err.to_string(),
+            })?;
+        let image_config = &image_json["config"];
+        let strings = |value: &serde_json::Value| -> Option<Vec<String>> {
+            value.as_array().map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let text = |value: &serde_json::Value| value.as_str().unwrap_or("").to_string();
+
+        let entrypoint = match &options.entrypoint {
+            Some(e) if e.is_empty() => None,
+            Some(e) => Some(vec![e.clone()]),
+            None => strings(&image_config["Entrypoint"]).filter(|e| !e.is_empty()),
+        };
+        // An entrypoint given on the command line resets the image's Cmd, as in Docker.
+        let cmd = if !options.command.is_empty() {
+            Some(options.command.clone())
+        } else if options.entrypoint.is_some() {
+            None
+        } else {
+            strings(&image_config["Cmd"]).filter(|c| !c.is_empty())
+        };
+        let mut argv: Vec<String> = entrypoint.clone().unwrap_or_default();
+        argv.extend(cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(Error::Invalid("No command specified".into()));
+        }
+
+        let mut env = strings(&image_config["Env"]).unwrap_or_default();
+        for entry in &options.env {
+            let key = entry.split('=').next().unwrap_or(entry);
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(entry.clone());
+        }
+
+        let id = random_id()?;
+        let name = match &options.name {
+            Some(name) => {
+                let name = name.strip_prefix('/').unwrap_or(name);
+                if !store::valid_name(name) {
+                    return Err(Error::Invalid(format!(
+                        "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                name.to_string()
+            }
+            None => crate::names::generate(&id),
+        };
+        let hostname = match (&options.hostname, options.network.as_str()) {
+            (Some(h), _) => h.clone(),
+            (None, "host") => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| id[..12].to_string()),
+            (None, _) => id[..12].to_string(),
+        };
+        let stop_signal = options
+            .stop_signal
+            .clone()
+            .or_else(|| image_config["StopSignal"].as_str().map(str::to_string))
+            .filter(|s| !s.is_empty());
+        if let Some(signal) = &stop_signal {
+            options::parse_signal(signal)?;
+        }
+        spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
+        let mut labels: BTreeMap<String, String> = image_config["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.extend(options.labels.clone());
+
+        Ok(ContainerRecord {
+            id,
+            name,
+            created: crate::logs::now(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            image_id: image.id.clone(),
+            config: ContainerConfig {
+                hostname,
+                user: options
+                    .user
+                    .clone()
+                    .unwrap_or_else(|| text(&image_config["User"])),
+                tty: options.tty,
+                open_stdin: options.interactive,
+                env,
+                cmd,
+                entrypoint,
+                image: options.image.clone(),
+                working_dir: options
+                    .workdir
+                    .clone()
+                    .unwrap_or_else(|| text(&image_config["WorkingDir"])),
+                labels,
+                stop_signal,
+                stop_timeout: options.stop_timeout,
+                exposed_ports: image_config["ExposedPorts"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            },
+            host_config: HostConfig {
+                network_mode: options.network.clone(),
+                auto_remove: options.auto_remove,
+                restart_policy: options.restart.clone(),
+                privileged: options.privileged,
+                readonly_rootfs: options.read_only,
+                cap_add: options.cap_add.clone(),
+                cap_drop: options.cap_drop.clone(),
+                memory: options.memory,
+                nano_cpus: options.nano_cpus,
+                pids_limit: options.pids_limit,
+                init: false,
+            },
+            state: State::default(),
+        })
+    }
+
+    /// Loads a record, repairing it first if its monitor is gone (killed, or the host rebooted).
+    pub fn get(&self, id: &str) -> Result<ContainerRecord> {
+        let record = self.store.load(id)?;
+        if record.is_running() && !monitor_alive(&record) {
+            return self.repair(id);
+        }
+        Ok(record)
+    }
+
+    /// `get` for a user's argument (name, id or prefix).
+    pub fn find(&self, text: &str) -> Result<ContainerRecord> {
+        let id = self.store.resolve(text)?;
+        self.get(&id)
+    }
+
+    /// Every container, repaired where needed, newest first.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut records = Vec::new();
+        for record in self.store.list()? {
+            if record.is_running() && !monitor_alive(&record) {
+                if let Ok(record) = self.repair(&record.id) {
+                    records.push(record);
+                }
+            } else {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    /// A container whose monitor is gone: kill what is left of it, release its resources, and
+    /// show it as exited, so that `mini start` works on it again.
+    fn repair(&self, id: &str) -> Result<ContainerRecord> {
+        let _lock = self.store.lock(id)?;
+        let record = self.store.load(id)?;
+        if !record.is_running() || monitor_alive(&record) {
+            return Ok(record);
+        }
+        monitor::cleanup_libcontainer(&self.store, id);
+        let _ = self.layers.unmount_container_layer(id);
+        let mut record = record;
+        record.state.status = "exited".into();
+        record.state.pid = 0;
+        record.state.exit_code = 255;
+        record.state.error = "the container's monitor exited unexpectedly".into();
+        record.state.finished_at = crate::logs::now();
+        record.state.monitor_pid = 0;
+        if record.host_config.auto_remove {
+            drop(_lock);
+            let _ = self.layers.remove_container_layer(id);
+            let _ = self.store.delete(id);
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+        self.store.save(&record)?;
+        Ok(record)
+    }
+
+    /// Starts a created or exited container. `attach`: the monitor copies the container's
+    /// output to this process's stdout and stderr (and stdin in), and this returns only when
+    /// the container has ended, with its exit code. Otherwise returns once it runs.
+    pub fn start(&self, id: &str, attach: bool) -> Result<Started> {
+        let _start = Lock::acquire(&self.store.container_dir(id).join("start.lock"))?;
+        let record = self.get(id)?;
+        if record.is_running() {
+            return Ok(Started::AlreadyRunning);
+        }
+        let rootfs = self.layers.mount_container_layer(id)?;
+        let prepared = self.write_spec(&record, &rootfs);
+        if let Err(err) = prepared {
+            let _ = self.layers.unmount_container_layer(id);
+            let _ = self.store.update(id, |r| r.state.error = err.to_string());
+            return Err(err);
+        }
+        self.store.update(id, |r| {
+            r.state.stopped_by_user = false;
+            r.state.restart_count = 0;
+        })?;
+        let (mut child, report) = match self.spawn_monitor(id, attach) {
+            Ok(spawned) => spawned,
+            Err(err) => {
+                let _ = self.layers.unmount_container_layer(id);
+                return Err(err);
+            }
+        };
+        let report = read_report(report);
+        match report {
+            Some(Report { pid: Some(pid), .. }) => {
+                if attach {
+                    let status = child
+                        .wait()
+                        .map_err(|err| Error::System(format!("waiting for the monitor: {err}")))?;
+                    Ok(Started::Exited(status.code().unwrap_or(255)))
+                } else {
+                    // The monitor lives on by itself; nothing waits for it here.
+                    drop(child);
+                    Ok(Started::Running(pid))
+                }
+            }
+            Some(Report {
+                error: Some(message),
+                code,
+                ..
+            }) => {
+                let _ = child.wait();
+                let record = self.store.load(id).ok();
+                if record.is_some_and(|r| r.host_config.auto_remove) {
+                    let _ = self.layers.remove_container_layer(id);
+                    let _ = self.store.delete(id);
+                }
+                Err(Error::Start {
+                    message,
+                    code: if code == 0 { 125 } else { code },
+                })
+            }
+            _ => {
+                let _ = child.wait();
+                let _ = self.layers.unmount_container_layer(id);
+                Err(Error::System(
+                    "the container's monitor exited before it reported".into(),
+                ))
+            }
+        }
+    }
+
+    fn write_spec(&self, record: &ContainerRecord, rootfs: &std::path::Path) -> Result<()> {
+        let user = user::resolve(rootfs, &record.config.user)?;
+        let dir = self.store.container_dir(&record.id);
+        let cgroup = monitor::cgroup_path(&record.id);
+        let spec = spec::build(
+            record,
+            &user,
+            &SpecPaths {
+                rootfs,
+                container_dir: &dir,
+                netns: None,
+                cgroup: &cgroup,
+            },
+        )?;
+        let bundle = self.store.bundle_dir(&record.id);
+        std::fs::create_dir_all(&bundle).map_err(Error::io(&bundle))?;
+        let bytes = serde_json::to_vec_pretty(&spec).expect("specs serialize");
+        crate::record::write_atomic(&bundle.join("config.json"), &bytes)
+    }
+
+    /// Starts `mini __monitor ID`: in its own session when detached, in ours when attached (so
+    /// that it shares our terminal). Its report comes back on a pipe, as its fd 3.
+    fn spawn_monitor(&self, id: &str, attach: bool) -> Result<(std::process::Child, OwnedFd)> {
+        let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|err| Error::System(format!("creating the report pipe: {err}")))?;
+        let mut command = std::process::Command::new(&self.exe);
+        command
+            .args(&self.global_args)
+            .arg(MONITOR_COMMAND)
+            .arg(id)
+            .arg("--report-fd")
+            .arg("3");
+        if attach {
+            command.arg("--attach");
+        } else {
+            command
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        command.current_dir("/");
+        let report_fd = report_w.as_raw_fd();
+        // SAFETY: between fork and exec the closure only calls async-signal-safe functions
+        // (setsid, dup2) and touches no memory shared with other threads.
+        unsafe {
+            command.pre_exec(move || {
+                if !attach && libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::dup2(report_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|err| Error::System(format!("starting the monitor: {err}")))?;
+        drop(report_w);
+        Ok((child, report_r))
+    }
+
+    /// `mini stop`: the stop signal, then SIGKILL after `timeout` (default: the container's
+    /// `--stop-timeout`, else 10 s). Stopping a stopped container is not an error.
+    pub fn stop(&self, text: &str, timeout: Option<i64>) -> Result<ContainerRecord> {
+        let record = self.find(text)?;
+        if !record.is_running() {
+            return Ok(record);
+        }
+        let record = self
+            .store
+            .update(&record.id, |r| r.state.stopped_by_user = true)?;
+        let signal = record
+            .config
+            .stop_signal
+            .as_deref()
+            .map(options::parse_signal)
+            .transpose()?
+            .unwrap_or(Signal::SIGTERM);
+        let timeout = timeout.or(record.config.stop_timeout).unwrap_or(10);
+        let monitor = record.state.monitor_pid;
+        if record.state.pid > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(record.state.pid), signal);
+        }
+        let wait = Duration::from_secs(timeout.max(0) as u64);
+        if !process::wait_for_exit(monitor, Some(wait)) {
+            let now = self.store.load(&record.id)?;
+            if now.state.pid > 0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(now.state.pid),
+                    Signal::SIGKILL,
+                );
+            }
+            process::wait_for_exit(monitor, Some(Duration::from_secs(30)));
+        }
+        self.get(&record.id)
+    }
+
+    /// `mini kill`: a signal (default SIGKILL) to the container's init.
+    pub fn kill(&self, text: &str, signal: Signal) -> Result<ContainerRecord> {
+        let record = self.find(text)?;
+        if !record.is_running() || record.state.pid <= 0 {
+            return Err(Error::Conflict(format!(
+                "cannot kill container: {text}: container {} is not running",
+                record.id
+            )));
+        }
+        let record = self
+            .store
+            .update(&record.id, |r| r.state.stopped_by_user = true)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(record.state.pid), signal)
+            .map_err(|err| Error::System(format!("sending {signal} to {text}: {err}")))?;
+        if signal == Signal::SIGKILL {
+            process::wait_for_exit(record.state.monitor_pid, Some(Duration::from_secs(10)));
+        }
+        Ok(record)
+    }
+
+    /// `mini rm`: removes a stopped container (`force`: kills a running one first).
+    pub fn remove(&self, text: &str, force: bool) -> Result<ContainerRecord> {
+        let record = self.find(text)?;
+        if record.is_running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    record.name
+                )));
+            }
+            self.store
+                .update(&record.id, |r| r.state.stopped_by_user = true)?;
+            if record.state.pid > 0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(record.state.pid),
+                    Signal::SIGKILL,
+                );
+            }
+            process::wait_for_exit(record.state.monitor_pid, Some(Duration::from_secs(30)));
+        }
+        let id = record.id.clone();
+        let _lock = self.store.lock(&id)?;
+        monitor::cleanup_libcontainer(&self.store, &id);
+        self.layers.remove_container_layer(&id)?;
+        drop(_lock);
+        self.store.delete(&id)?;
+        Ok(record)
+    }
+
+    /// Waits until the container is no longer running; returns its exit code.
+    pub fn wait(&self, text: &str) -> Result<i32> {
+        let record = self.find(text)?;
+        if record.is_running() {
+            process::wait_for_exit(record.state.monitor_pid, None);
+        }
+        match self.get(&record.id) {
+            Ok(record) => Ok(record.state.exit_code),
+            // `--rm` containers are gone once they end: their code went with them.
+            Err(Error::Corrupt { .. }) | Err(Error::Io { .. }) => Ok(record.state.exit_code),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `mini rename`.
+    pub fn rename(&self, text: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if !store::valid_name(new_name) {
+            return Err(Error::Invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let record = self.find(text)?;
+        let _names = self.store.lock_names()?;
+        if let Some(other) = self.store.list()?.iter().find(|r| r.name == new_name) {
+            return Err(Error::NameInUse {
+                name: new_name.to_string(),
+                id: other.id.clone(),
+            });
+        }
+        self.store
+            .update(&record.id, |r| r.name = new_name.to_string())?;
+        Ok(())
+    }
+
+    /// `mini exec`: runs a process in a running container; returns its exit code (None when
+    /// detached).
+    pub fn exec(&self, text: &str, options: &ExecOptions) -> Result<Option<i32>> {
+        use libcontainer::container::builder::ContainerBuilder;
+        use libcontainer::syscall::syscall::SyscallType;
+
+        let record = self.find(text)?;
+        if !record.is_running() || record.state.pid <= 0 {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                record.id
+            )));
+        }
+        let root = PathBuf::from(format!("/proc/{}/root", record.state.pid));
+        let user_text = options.user.clone().unwrap_or(record.config.user.clone());
+        let user = user::resolve(&root, &user_text)?;
+        let env: std::collections::HashMap<String, String> = options
+            .env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect();
+        let mut builder = ContainerBuilder::new(record.id.clone(), SyscallType::Linux)
+            .with_root_path(self.store.libcontainer_root())
+            .map_err(|err| Error::System(format!("libcontainer: {err}")))?;
+        if !options.interactive {
+            let null: OwnedFd = std::fs::File::open("/dev/null")
+                .map_err(Error::io("/dev/null"))?
+                .into();
+            builder = builder.with_stdin(null);
+        }
+        let cwd = options
+            .workdir
+            .clone()
+            .or_else(|| Some(record.config.working_dir.clone()).filter(|w| !w.is_empty()));
+        let built = builder
+            .as_tenant()
+            .with_container_args(options.command.clone())
+            .with_env(env)
+            .with_cwd(cwd.map(PathBuf::from))
+            .with_user(Some(user.uid))
+            .with_group(Some(user.gid))
+            .with_additional_gids(user.additional_gids.clone())
+            .with_detach(options.detach)
+            .build();
+        let pid = built.map_err(|err| {
+            let text = err.to_string();
+            let command = options.command.first().cloned().unwrap_or_default();
+            if text.contains("not found in $PATH") {
+                Error::Start {
+                    message: format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{command}\": executable file not found in $PATH: unknown"),
+                    code: 127,
+                }
+            } else if text.contains("does not have correct permissions") {
+                Error::Start {
+                    message: format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{command}\": permission denied: unknown"),
+                    code: 126,
+                }
+            } else {
+                Error::Start {
+                    message: format!("OCI runtime exec failed: {text}"),
+                    code: 126,
+                }
+            }
+        })?;
+        if options.detach {
+            return Ok(None);
+        }
+        loop {
+            match nix::sys::wait::waitpid(pid, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok(Some(code)),
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
+                    return Ok(Some(128 + signal as i32))
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(err) => return Err(Error::System(format!("waiting for the exec: {err}"))),
+            }
+        }
+    }
+
+    /// The container's layer paths, as inspect shows them (GraphDriver.Data).
+    pub fn graph_data(&self, id: &str) -> Vec<(&'static str, String)> {
+        self.layers
+            .container_layer(id)
+            .map(|layer| layer.graph_data())
+            .unwrap_or_default()
+    }
+}
+
+/// How `start` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Detached: the container runs with this pid.
+    Running(i32),
+    /// Attached: the container ran and exited with this code.
+    Exited(i32),
+    AlreadyRunning,
+}
+
+fn read_report(fd: OwnedFd) -> Option<Report> {
+    let mut line = String::new();
+    BufReader::new(std::fs::File::from(fd))
+        .read_line(&mut line)
+        .ok()?;
+    serde_json::from_str(line.trim()).ok()
+}
+
+/// Whether the container's monitor is alive (and is the process that was started as it).
+fn monitor_alive(record: &ContainerRecord) -> bool {
+    process::is_alive(
+        record.state.monitor_pid,
+        record.state.monitor_start,
+        &record.state.boot_id,
+    )
+}
+
+/// 64 random hex digits from the kernel.
+fn random_id() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(Error::io("/dev/urandom"))?;
+    Ok(hex::encode(bytes))
+}

@@ -1,0 +1,81 @@
+//! Names for containers started without `--name`, in Docker's `adjective_surname` style.
+
+const ADJECTIVES: &[&str] = &[
+    "admiring",
+    "brave",
+    "busy",
+    "clever",
+    "cool",
+    "dreamy",
+    "eager",
+    "elegant",
+    "festive",
+    "focused",
+    "gallant",
+    "happy",
+    "hopeful",
+    "jolly",
+    "keen",
+    "kind",
+    "lucid",
+    "modest",
+    "nifty",
+    "optimistic",
+    "peaceful",
+    "quirky",
+    "relaxed",
+    "serene",
+    "sharp",
+    "stoic",
+    "tender",
+    "trusting",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
+];
+
+const SURNAMES: &[&str] = &[
+    "babbage",
+    "bardeen",
+    "curie",
+    "darwin",
+    "dijkstra",
+    "einstein",
+    "euler",
+    "feynman",
+    "goldberg",
+    "hamilton",
+    "hopper",
+    "hypatia",
+    "kepler",
+    "knuth",
+    "lamport",
+    "liskov",
+    "lovelace",
+    "mccarthy",
+    "meitner",
+    "noether",
+    "pascal",
+    "ritchie",
+    "shannon",
+    "thompson",
+    "torvalds",
+    "turing",
+    "wilson",
+    "wozniak",
+    "yonath",
+    "zhukovsky",
+    "banach",
+    "galois",
+];
+
+/// A name from the container's (random) id, so that it needs no other source of randomness.
+pub fn generate(id: &str) -> String {
+    let byte = |at: usize| usize::from_str_radix(&id[at..at + 2], 16).unwrap_or(0);
+    format!(
+        "{}_{}",
+        ADJECTIVES[byte(0) % ADJECTIVES.len()],
+        SURNAMES[byte(2) % SURNAMES.len()]
+    )
+}

@@ -1,0 +1,242 @@
+//! A container's record: `containers/<id>/config.json`, mini's own source of truth about one
+//! container. Its shape follows what `docker inspect` shows (Config, HostConfig, State), so that
+//! inspect is a projection of it, not a translation.
+//!
+//! Records are written atomically (temp file, fsync, rename) and changed only under the
+//! container's lock (`containers/<id>/lock`), so that concurrent `mini` commands and the monitor
+//! never lose each other's writes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What a container runs and how: Docker's `Config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    pub hostname: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// The image as the user named it (`nginx`).
+    pub image: String,
+    pub working_dir: String,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+}
+
+/// Docker's `HostConfig.RestartPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// `no`, `on-failure`, `always` or `unless-stopped`.
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+/// How the host runs the container: Docker's `HostConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    /// `none`, `host` (bridge networks come with the network crate).
+    pub network_mode: String,
+    pub auto_remove: bool,
+    pub restart_policy: RestartPolicy,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Bytes; 0 means no limit.
+    pub memory: i64,
+    /// CPUs in units of 1e-9; 0 means no limit.
+    pub nano_cpus: i64,
+    /// None means no limit.
+    pub pids_limit: Option<i64>,
+    pub init: bool,
+}
+
+/// Where a container is in its life: Docker's `State`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    /// `created`, `running`, `restarting`, `exited` or `dead`.
+    pub status: String,
+    /// The container's init process as the host sees it; 0 when not running.
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    /// How many times the restart policy has restarted the container since `mini start`.
+    pub restart_count: u32,
+    /// The monitor that owns the running container, and when it started (in clock ticks since
+    /// boot, from /proc/PID/stat) so that a recycled pid is not mistaken for it.
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    /// The boot the monitor ran in: after a reboot no monitor can be alive.
+    pub boot_id: String,
+    /// Set by `mini stop` and `mini kill`, so that the restart policy does not undo them.
+    pub stopped_by_user: bool,
+}
+
+/// Docker's zero time, which it shows for times that have not happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            status: "created".into(),
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            oom_killed: false,
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            restart_count: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            boot_id: String::new(),
+            stopped_by_user: false,
+        }
+    }
+}
+
+/// Everything mini knows about one container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Without Docker's leading slash.
+    pub name: String,
+    /// RFC 3339 with nanoseconds, as Docker writes it.
+    pub created: String,
+    /// The command: the first word of entrypoint + cmd, then the rest.
+    pub path: String,
+    pub args: Vec<String>,
+    /// `sha256:<hex>` of the image's config.
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub state: State,
+}
+
+impl ContainerRecord {
+    /// The first 12 hex digits, as `ps` shows them.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// `path args...` as one line.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.path.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.state.status.as_str(), "running" | "restarting")
+    }
+
+    /// Reads a record file.
+    pub fn load(path: &Path) -> Result<ContainerRecord> {
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        serde_json::from_slice(&bytes).map_err(|err| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })
+    }
+
+    /// Writes the record file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).expect("records serialize");
+        write_atomic(path, &bytes)
+    }
+}
+
+/// Writes `bytes` to `path` through a synced temp file in the same folder and a rename, so that
+/// readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(Error::io(path))
+}
+
+/// An exclusive flock on a file, released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl Lock {
+    /// Waits for the lock on `path`, creating the file if needed.
+    pub fn acquire(path: &Path) -> Result<Lock> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(Error::io(path))?;
+        file.lock().map_err(Error::io(path))?;
+        Ok(Lock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_with_dockers_field_names() {
+        let record = ContainerRecord {
+            id: "a".repeat(64),
+            name: "w1".into(),
+            created: "2026-11-28T10:00:00.000000001Z".into(),
+            path: "/docker-entrypoint.sh".into(),
+            args: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            image_id: format!("sha256:{}", "b".repeat(64)),
+            config: ContainerConfig::default(),
+            host_config: HostConfig::default(),
+            state: State::default(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(text.contains("\"HostConfig\":{\"NetworkMode\""), "{text}");
+        assert!(text.contains("\"OOMKilled\":false"), "{text}");
+        let back: ContainerRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.short_id(), "aaaaaaaaaaaa");
+        assert_eq!(
+            back.command_line(),
+            "/docker-entrypoint.sh nginx -g daemon off;"
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! The OCI runtime spec (`bundle/config.json`) of a container, from its record, with Docker's
+//! defaults: its capability set, its masked and read-only /proc paths, /dev, /dev/pts, /dev/shm,
+//! /dev/mqueue, a read-only /sys, /etc/hostname, /etc/hosts and /etc/resolv.conf bind-mounted from
+//! the container's folder, the device deny-all rule first, and cgroup limits.
+//!
+//! The spec is written as JSON in the shape of the OCI runtime spec and then parsed by `oci-spec`,
+//! which checks it: the result reads like the config.json that runc or youki would be given.
+
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::record::ContainerRecord;
+use crate::user::ResolvedUser;
+
+/// Docker's default capabilities (moby's `oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
+const ALL_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Normalizes a capability name as Docker accepts it: `net_admin`, `NET_ADMIN` or
+/// `CAP_NET_ADMIN`; `ALL` stays `ALL`.
+pub fn normalize_capability(name: &str) -> Result<String> {
+    let upper = name.trim().to_ascii_uppercase();
+    if upper == "ALL" {
+        return Ok(upper);
+    }
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if ALL_CAPABILITIES.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(Error::Invalid(format!("unknown capability: \"{name}\"")))
+    }
+}
+
+/// The capability set Docker gives a container with these `--cap-add` and `--cap-drop` values.
+pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let add: Vec<String> = add
+        .iter()
+        .map(|c| normalize_capability(c))
+        .collect::<Result<_>>()?;
+    let drop: Vec<String> = drop
+        .iter()
+        .map(|c| normalize_capability(c))
+        .collect::<Result<_>>()?;
+    if privileged || add.iter().any(|c| c == "ALL") {
+        let all: Vec<String> = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+        return Ok(all.into_iter().filter(|c| !drop.contains(c)).collect());
+    }
+    let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
+    };
+    for cap in add {
+        if !caps.contains(&cap) {
+            caps.push(cap);
+        }
+    }
+    Ok(caps)
+}
+
+/// Where a container's files are, for the spec.
+#[derive(Debug)]
+pub struct SpecPaths<'a> {
+    /// The mounted overlay (`merged`).
+    pub rootfs: &'a Path,
+    /// `containers/<id>`, holding hostname, hosts and resolv.conf.
+    pub container_dir: &'a Path,
+    /// The network namespace file to join, if the container has its own network.
+    pub netns: Option<&'a Path>,
+    /// The cgroup path relative to each hierarchy's root (`/mini/<id>`).
+    pub cgroup: &'a str,
+}
+
+/// The OCI spec for `record`.
+pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -> Result<Spec> {
+    let host = &record.host_config;
+    let config = &record.config;
+    let caps = capabilities(host.privileged, &host.cap_add, &host.cap_drop)?;
+    let args: Vec<String> = std::iter::once(record.path.clone())
+        .chain(record.args.iter().cloned())
+        .collect();
+    let cwd = if config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        config.working_dir.clone()
+    };
+
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+    ];
+    // sysfs can only be mounted by the owner of the network namespace: a container on the
+    // host's network gets the host's /sys bound read-only instead, as Docker does.
+    if paths.netns.is_some() || host.network_mode == "none" {
+        mounts.push(
+            json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                           "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        );
+    } else {
+        mounts.push(
+            json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+        );
+    }
+    for file in ["resolv.conf", "hostname", "hosts"] {
+        mounts.push(json!({
+            "destination": format!("/etc/{file}"),
+            "type": "bind",
+            "source": paths.container_dir.join(file),
+            "options": ["rbind", "rprivate"],
+        }));
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    match (host.network_mode.as_str(), paths.netns) {
+        ("host", _) => {}
+        (_, Some(netns)) => namespaces.push(json!({"type": "network", "path": netns})),
+        (_, None) => namespaces.push(json!({"type": "network"})),
+    }
+
+    let mut resources = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+    });
+    if host.memory > 0 {
+        resources["memory"] = json!({"limit": host.memory});
+    }
+    if host.nano_cpus > 0 {
+        let period: i64 = 100_000;
+        resources["cpu"] =
+            json!({"period": period, "quota": host.nano_cpus * period / 1_000_000_000});
+    }
+    if let Some(pids) = host.pids_limit {
+        resources["pids"] = json!({"limit": pids});
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": paths.cgroup,
+        "maskedPaths": if host.privileged { json!([]) } else { json!(MASKED_PATHS) },
+        "readonlyPaths": if host.privileged { json!([]) } else { json!(READONLY_PATHS) },
+    });
+    if host.privileged {
+        linux["devices"] = json!([]);
+        linux["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    }
+
+    let mut env = config.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    if config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": config.tty,
+            "user": {
+                "uid": user.uid,
+                "gid": user.gid,
+                "additionalGids": user.additional_gids,
+            },
+            "args": args,
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {
+                "bounding": caps,
+                "effective": caps,
+                "permitted": caps,
+            },
+            "rlimits": [],
+            "noNewPrivileges": false,
+        },
+        "root": {"path": paths.rootfs, "readonly": host.readonly_rootfs},
+        "hostname": config.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    });
+    serde_json::from_value::<Spec>(clean(spec))
+        .map_err(|err| Error::System(format!("the container's OCI spec is invalid: {err}")))
+}
+
+/// Drops the empty `rlimits` list, which oci-spec would keep but runc's schema leaves out.
+fn clean(mut spec: Value) -> Value {
+    if let Some(process) = spec.get_mut("process").and_then(Value::as_object_mut) {
+        process.remove("rlimits");
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ContainerConfig, HostConfig, State};
+
+    fn record() -> ContainerRecord {
+        ContainerRecord {
+            id: "c".repeat(64),
+            name: "t".into(),
+            created: String::new(),
+            path: "/bin/sh".into(),
+            args: vec!["-c".into(), "true".into()],
+            image_id: String::new(),
+            config: ContainerConfig {
+                hostname: "cccccccccccc".into(),
+                env: vec!["A=1".into()],
+                ..ContainerConfig::default()
+            },
+            host_config: HostConfig {
+                network_mode: "none".into(),
+                memory: 64 << 20,
+                nano_cpus: 500_000_000,
+                pids_limit: Some(20),
+                ..HostConfig::default()
+            },
+            state: State::default(),
+        }
+    }
+
+    fn paths() -> SpecPaths<'static> {
+        SpecPaths {
+            rootfs: Path::new("/r/merged"),
+            container_dir: Path::new("/r/c"),
+            netns: None,
+            cgroup: "/mini/c",
+        }
+    }
+
+    #[test]
+    fn the_spec_has_dockers_defaults_and_the_limits() {
+        let user = ResolvedUser::default();
+        let spec = build(&record(), &user, &paths()).unwrap();
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(value["process"]["args"], json!(["/bin/sh", "-c", "true"]));
+        assert_eq!(
+            value["process"]["env"][0],
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        );
+        let caps = value["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap();
+        assert_eq!(caps.len(), DEFAULT_CAPABILITIES.len());
+        assert!(!caps.contains(&json!("CAP_SYS_ADMIN")));
+        let resources = &value["linux"]["resources"];
+        assert_eq!(resources["devices"][0]["allow"], false);
+        assert_eq!(resources["memory"]["limit"], 64 << 20);
+        assert_eq!(resources["cpu"]["quota"], 50_000);
+        assert_eq!(resources["pids"]["limit"], 20);
+        assert_eq!(value["linux"]["cgroupsPath"], "/mini/c");
+        assert!(value["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/kcore")));
+        let destinations: Vec<&str> = value["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        for wanted in ["/proc", "/dev/pts", "/dev/shm", "/sys", "/etc/hosts"] {
+            assert!(destinations.contains(&wanted), "{destinations:?}");
+        }
+        let namespaces = value["linux"]["namespaces"].as_array().unwrap();
+        assert!(namespaces.contains(&json!({"type": "network"})));
+    }
+
+    #[test]
+    fn host_network_shares_the_hosts_namespace_and_binds_sys() {
+        let mut record = record();
+        record.host_config.network_mode = "host".into();
+        let spec = build(&record, &ResolvedUser::default(), &paths()).unwrap();
+        let value = serde_json::to_value(&spec).unwrap();
+        let namespaces = value["linux"]["namespaces"].as_array().unwrap();
+        assert!(!namespaces.iter().any(|n| n["type"] == "network"));
+        let sys = value["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert_eq!(sys["type"], "bind");
+    }
+
+    #[test]
+    fn capabilities_follow_cap_add_and_cap_drop() {
+        let caps = capabilities(false, &["net_admin".into()], &["CHOWN".into()]).unwrap();
+        assert!(caps.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(!caps.contains(&"CAP_CHOWN".to_string()));
+        let none = capabilities(false, &[], &["ALL".into()]).unwrap();
+        assert!(none.is_empty());
+        let all = capabilities(true, &[], &[]).unwrap();
+        assert!(all.contains(&"CAP_SYS_ADMIN".to_string()));
+        let err = capabilities(false, &["FLY".into()], &[]).unwrap_err();
+        assert_eq!(err.to_string(), "unknown capability: \"FLY\"");
+    }
+}
