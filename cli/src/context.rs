@@ -66,7 +66,7 @@ impl CliError {
 
 impl Context {
     pub fn engine(&self) -> CliResult<mini_runtime::Engine> {
-        mini_runtime::Engine::open(&self.root, &self.runroot).map_err(CliError::from)
+        mini_runtime::Engine::open(&self.root, &self.runroot, &self.config).map_err(CliError::from)
     }
 
     pub fn registry_config(&self) -> CliResult<RegistryConfig> {

@@ -54,8 +54,11 @@ pub fn ago(rfc3339: Option<&str>) -> String {
     }
 }
 
-/// Prints rows in columns separated by three spaces, as Docker's tab writer does.
+/// Prints rows in columns, as Docker's tab writer does (`tabwriter.NewWriter(out, 10, 1, 3, ' ',
+/// 0)`): three spaces after the widest cell, and no column narrower than ten.
 pub fn table(rows: &[Vec<String>]) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -65,6 +68,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
                 .max()
                 .unwrap_or(0)
         })
+        .map(|width| (width + PADDING).max(MIN_WIDTH))
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -73,7 +77,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
             if c + 1 == row.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}   ", width = widths[c]));
+                line.push_str(&format!("{cell:<width$}", width = widths[c]));
             }
         }
         out.push_str(line.trim_end());
@@ -117,5 +121,10 @@ mod tests {
             vec!["nginx".into(), "latest".into()],
         ];
         assert_eq!(table(&rows), "REPOSITORY   TAG\nnginx        latest\n");
+        let rows = vec![
+            vec!["IMAGE".into(), "PORTS".into(), "NAMES".into()],
+            vec!["nginx".into(), "".into(), "w1".into()],
+        ];
+        assert_eq!(table(&rows), "IMAGE     PORTS     NAMES\nnginx               w1\n");
     }
 }

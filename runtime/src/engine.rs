@@ -81,10 +81,16 @@ pub struct Engine {
     /// The `mini` binary, and the global arguments a monitor needs (`--root`, `--runroot`).
     pub exe: PathBuf,
     pub global_args: Vec<OsString>,
+    pub config: crate::config::RuntimeConfig,
 }
 
 impl Engine {
-    pub fn open(root: &std::path::Path, runroot: &std::path::Path) -> Result<Engine> {
+    pub fn open(
+        root: &std::path::Path,
+        runroot: &std::path::Path,
+        config: &std::path::Path,
+    ) -> Result<Engine> {
+        let config = crate::config::RuntimeConfig::load(config)?;
         std::fs::create_dir_all(runroot).map_err(Error::io(runroot))?;
         Ok(Engine {
             store: ContainerStore::open(root, runroot)?,
@@ -97,6 +103,7 @@ impl Engine {
                 "--runroot".into(),
                 runroot.as_os_str().to_owned(),
             ],
+            config,
         })
     }
 
@@ -273,6 +280,7 @@ impl Engine {
                 nano_cpus: options.nano_cpus,
                 pids_limit: options.pids_limit,
                 init: false,
+                cgroup_parent: self.config.cgroup_parent.clone(),
             },
             state: State::default(),
         })
@@ -339,6 +347,18 @@ impl Engine {
     /// output to this process's stdout and stderr (and stdin in), and this returns only when
     /// the container has ended, with its exit code. Otherwise returns once it runs.
     pub fn start(&self, id: &str, attach: bool) -> Result<Started> {
+        let result = self.start_locked(id, attach);
+        if result.is_err() {
+            // A `--rm` container that could not start is removed, as Docker removes it.
+            if self.store.load(id).is_ok_and(|r| r.host_config.auto_remove) {
+                let _ = self.layers.remove_container_layer(id);
+                let _ = self.store.delete(id);
+            }
+        }
+        result
+    }
+
+    fn start_locked(&self, id: &str, attach: bool) -> Result<Started> {
         let _start = Lock::acquire(&self.store.container_dir(id).join("start.lock"))?;
         let record = self.get(id)?;
         if record.is_running() {
@@ -382,11 +402,6 @@ impl Engine {
                 ..
             }) => {
                 let _ = child.wait();
-                let record = self.store.load(id).ok();
-                if record.is_some_and(|r| r.host_config.auto_remove) {
-                    let _ = self.layers.remove_container_layer(id);
-                    let _ = self.store.delete(id);
-                }
                 Err(Error::Start {
                     message,
                     code: if code == 0 { 125 } else { code },
@@ -405,7 +420,7 @@ impl Engine {
     fn write_spec(&self, record: &ContainerRecord, rootfs: &std::path::Path) -> Result<()> {
         let user = user::resolve(rootfs, &record.config.user)?;
         let dir = self.store.container_dir(&record.id);
-        let cgroup = monitor::cgroup_path(&record.id);
+        let cgroup = record.cgroup_path();
         let spec = spec::build(
             record,
             &user,

@@ -42,12 +42,6 @@ pub struct Report {
     pub code: u8,
 }
 
-/// The cgroup of container `id`, relative to each hierarchy's root. One flat folder per
-/// container, so nothing of mini stays in the cgroup tree once the container is gone.
-pub fn cgroup_path(id: &str) -> String {
-    format!("/mini-{id}")
-}
-
 /// Runs the monitor for container `id` until the container ends for good; returns its exit
 /// code. `attach`: copy output to our own stdout/stderr and our stdin to the container.
 pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedFd>) -> i32 {
@@ -133,7 +127,7 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
 
         let started = Instant::now();
         let code = running.relay(store, id, attach);
-        let oom = oom_killed(id);
+        let oom = record_cgroup(store, id).is_some_and(|cgroup| oom_killed(&cgroup));
         cleanup_libcontainer(store, id);
 
         let record = store.load(id).ok();
@@ -243,9 +237,12 @@ pub fn cleanup_libcontainer(store: &ContainerStore, id: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Whether the kernel's OOM killer killed a process of container `id` (cgroup v1 or v2).
-fn oom_killed(id: &str) -> bool {
-    let cgroup = cgroup_path(id);
+fn record_cgroup(store: &ContainerStore, id: &str) -> Option<String> {
+    store.load(id).ok().map(|r| r.cgroup_path())
+}
+
+/// Whether the kernel's OOM killer killed a process in `cgroup` (cgroup v1 or v2).
+fn oom_killed(cgroup: &str) -> bool {
     let files = [
         format!("/sys/fs/cgroup/memory{cgroup}/memory.oom_control"),
         format!("/sys/fs/cgroup{cgroup}/memory.events"),

@@ -63,6 +63,10 @@ pub struct HostConfig {
     /// None means no limit.
     pub pids_limit: Option<i64>,
     pub init: bool,
+    /// The cgroup the container's own cgroup goes below (`/mini`): its cgroup is
+    /// `<CgroupParent>/<id>`.
+    #[serde(default)]
+    pub cgroup_parent: String,
 }
 
 /// Where a container is in its life: Docker's `State`.
@@ -145,6 +149,13 @@ impl ContainerRecord {
             .chain(self.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub fn cgroup_path(&self) -> String {
+        let parent = self.host_config.cgroup_parent.trim_end_matches('/');
+        let parent = if parent.is_empty() { "/mini" } else { parent };
+        format!("{parent}/{}", self.id)
     }
 
     pub fn is_running(&self) -> bool {

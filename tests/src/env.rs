@@ -47,8 +47,7 @@ impl TestEnv {
         for path in [&env.root, &env.runroot] {
             std::fs::create_dir(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         }
-        std::fs::write(&env.config, "# mini config for one end-to-end test\n")
-            .unwrap_or_else(|e| panic!("write {}: {e}", env.config.display()));
+        env.write_config("");
         env
     }
 
@@ -87,11 +86,42 @@ impl TestEnv {
     /// Writes this test's config: `registry-mirrors` pointing at `registry` (plain http), so that
     /// short names (`nginx`) pull from it as from Docker Hub.
     pub fn use_mirror(&self, registry: &crate::Registry) {
-        std::fs::write(
-            &self.config,
-            format!("registry-mirrors = [\"http://{}\"]\n", registry.addr),
-        )
-        .unwrap_or_else(|e| panic!("write {}: {e}", self.config.display()));
+        self.write_config(&format!(
+            "registry-mirrors = [\"http://{}\"]\n",
+            registry.addr
+        ));
+    }
+
+    /// Writes this test's config: `extra`, and the cgroup parent `/mini-<tag>` that keeps this
+    /// test's container cgroups apart (and findable by the leak check).
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "# mini config for one end-to-end test\ncgroup-parent = \"{}\"\n{extra}",
+            self.cgroup_parent()
+        );
+        std::fs::write(&self.config, text)
+            .unwrap_or_else(|e| panic!("write {}: {e}", self.config.display()));
+    }
+
+    /// The cgroup this test's containers' cgroups go below.
+    pub fn cgroup_parent(&self) -> String {
+        format!("/mini-{}", self.tag)
+    }
+
+    /// Removes this test's cgroup parent from every hierarchy where it is empty (mini keeps
+    /// it, as Docker keeps /docker); a container's cgroup still below it is a leak and stays.
+    fn remove_cgroup_parent(&self) {
+        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        let name = format!("mini-{}", self.tag);
+        let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
+        for entry in entries.flatten() {
+            dirs.push(entry.path().join(&name));
+        }
+        for dir in dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// A path inside this test's folder.
@@ -113,6 +143,7 @@ impl Default for TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        self.remove_cgroup_parent();
         let found = self.leaks();
         let errors = leaks::clean(&found);
         // Never delete through a mount that survived the cleanup: it could be a host folder.

@@ -193,6 +193,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
             "Memory": host.memory,
             "NanoCpus": host.nano_cpus,
             "PidsLimit": host.pids_limit,
+            "CgroupParent": host.cgroup_parent,
             "Init": null,
         },
         "GraphDriver": {"Data": graph, "Name": "overlay2"},

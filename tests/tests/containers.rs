@@ -1,0 +1,436 @@
+//! Containers end to end: `mini run`, `ps`, `inspect`, `logs`, `exec`, `stop`, `start`,
+//! `restart`, `rm` and friends on the test images, through libcontainer and real kernels, with
+//! Docker's output and exit codes, limits, restart policies, and the repair of containers whose
+//! monitor died. Every test removes its containers; the leak check does the rest.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mini_tests::host::text;
+use mini_tests::{Registry, TestEnv};
+
+/// A test's environment with the test images on a registry that stands in for Docker Hub.
+fn lab() -> (TestEnv, Registry) {
+    let env = TestEnv::new();
+    let registry = Registry::start(&env.path("registry"));
+    registry.push_library(&["busybox", "nginx", "debian"]);
+    env.use_mirror(&registry);
+    (env, registry)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    text(&out.stderr)
+}
+
+fn inspect(env: &TestEnv, container: &str, format: &str) -> String {
+    env.run_ok(&["inspect", "-f", format, container])
+        .trim()
+        .to_string()
+}
+
+/// Polls `check` until it holds or 10 s pass.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mounts_under(env: &TestEnv) -> usize {
+    let dir = env.dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&dir))
+        .count()
+}
+
+#[test]
+fn a_detached_nginx_goes_through_its_whole_lifecycle() {
+    let (env, _registry) = lab();
+    let out = env.run(&["run", "-d", "--name", "w1", "nginx"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = text(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
+    assert!(
+        stderr(&out).contains("Unable to find image 'nginx:latest' locally"),
+        "a missing image is pulled first: {}",
+        stderr(&out)
+    );
+
+    let ps = env.run_ok(&["ps"]);
+    let lines: Vec<&str> = ps.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND                  CREATED"),
+        "{ps}"
+    );
+    assert!(lines[0].ends_with("PORTS     NAMES"), "{ps}");
+    assert!(lines[1].starts_with(&id[..12]), "{ps}");
+    assert!(lines[1].contains("\"/docker-entrypoint.…\""), "{ps}");
+    assert!(lines[1].contains("   Up "), "{ps}");
+    assert!(lines[1].ends_with(" w1"), "{ps}");
+
+    assert_eq!(inspect(&env, "w1", "{{.State.Status}} {{.State.Running}}"), "running true");
+    assert_eq!(inspect(&env, &id[..6], "{{.Name}} {{.Config.Image}}"), "/w1 nginx");
+    assert_eq!(
+        inspect(&env, "w1", "{{.Path}} {{json .Args}}"),
+        "/docker-entrypoint.sh [\"nginx\",\"-g\",\"daemon off;\"]"
+    );
+    let pid: i32 = inspect(&env, "w1", "{{.State.Pid}}").parse().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run_ok(&["container", "inspect", "w1"])).unwrap();
+    let data = &json[0]["GraphDriver"]["Data"];
+    assert_eq!(json[0]["GraphDriver"]["Name"], "overlay2");
+    let upper = data["UpperDir"].as_str().unwrap();
+    assert_eq!(upper, env.root.join("overlay").join(&id).join("diff").to_str().unwrap());
+    assert!(data["LowerDir"].as_str().unwrap().split(':').count() == 3, "{data}");
+
+    // The container serves, and its access log is the container's log.
+    let page = env.run_ok(&["exec", "w1", "curl", "-s", "http://localhost/"]);
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    let logs = env.run(&["logs", "w1"]);
+    assert!(
+        text(&logs.stdout).contains("\"GET / HTTP/1.1\" 200"),
+        "{}",
+        text(&logs.stdout)
+    );
+    let tail = env.run_ok(&["logs", "-t", "--tail", "1", "w1"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert!(tail.starts_with("20") && tail.contains("Z "), "{tail}");
+
+    // rm refuses a running container.
+    let out = env.run(&["rm", "w1"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("container is running: stop the container before removing or force remove"),
+        "{}",
+        stderr(&out)
+    );
+
+    // nginx stops on its StopSignal, SIGQUIT, gracefully: exit code 0, well before the timeout.
+    let started = Instant::now();
+    assert_eq!(env.run_ok(&["stop", "w1"]), "w1\n");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(inspect(&env, "w1", "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+    let ps = env.run_ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (0) "), "{ps}");
+    assert_eq!(env.run_ok(&["ps", "-q"]), "", "ps without -a lists running ones only");
+    assert_eq!(mounts_under(&env), 0, "a stopped container's rootfs is unmounted");
+
+    env.run_ok(&["start", "w1"]);
+    let new_pid: i32 = inspect(&env, "w1", "{{.State.Pid}}").parse().unwrap();
+    assert_ne!(new_pid, pid);
+    env.run_ok(&["container", "restart", "w1"]);
+    assert_eq!(inspect(&env, "w1", "{{.State.Status}}"), "running");
+    let page = env.run_ok(&["container", "exec", "w1", "curl", "-s", "http://localhost/"]);
+    assert!(page.contains("Welcome to nginx!"));
+
+    assert_eq!(env.run_ok(&["container", "rm", "-f", "w1"]), "w1\n");
+    assert_eq!(env.run_ok(&["container", "ps", "-a", "-q"]), "");
+    assert!(!env.root.join("containers").join(&id).exists());
+    assert!(!env.root.join("overlay").join(&id).exists());
+    let out = env.run(&["inspect", "w1"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("No such object: w1"));
+}
+
+#[test]
+fn exit_codes_are_dockers() {
+    let (env, _registry) = lab();
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let run = |args: &[&str]| env.run(&[&["run", "--rm"], args].concat());
+
+    assert_eq!(code(&run(&["busybox", "true"])), 0);
+    let out = run(&["busybox", "echo", "hello", "-n"]);
+    assert_eq!(text(&out.stdout), "hello -n\n", "output reaches the attached client");
+    assert_eq!(code(&run(&["busybox", "sh", "-c", "exit 3"])), 3);
+    assert_eq!(code(&run(&["busybox", "false"])), 1);
+
+    let out = run(&["busybox", "nosuchcommand"]);
+    assert_eq!(code(&out), 127);
+    assert!(
+        stderr(&out).contains("exec: \"nosuchcommand\": executable file not found in $PATH"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["busybox", "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+
+    let out = run(&["--memory", "lots", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("invalid size: 'lots'"));
+    let out = run(&["--restart", "sometimes", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    let out = env.run(&["run", "--stop-signal", "SIGNOPE", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("invalid signal: SIGNOPE"));
+    let out = run(&["-u", "ghost", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("unable to find user ghost"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["nosuchimage"]);
+    assert_eq!(code(&out), 125);
+
+    // A container killed by SIGKILL: 137, from wait and from inspect.
+    let id = env.run_ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let id = id.trim();
+    env.run_ok(&["kill", id]);
+    assert_eq!(env.run_ok(&["wait", id]), "137\n");
+    assert_eq!(inspect(&env, id, "{{.State.ExitCode}}"), "137");
+    env.run_ok(&["rm", id]);
+
+    // None of the failed runs left a container behind, except those that got to exist, which
+    // --rm removed.
+    assert_eq!(env.run_ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn bad_input_gets_dockers_errors_and_leaves_nothing() {
+    let (env, _registry) = lab();
+    env.run_ok(&["create", "--name", "one", "busybox", "true"]);
+    let out = env.run(&["create", "--name", "one", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Conflict. The container name \"/one\" is already in use by container"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["run", "--name", "bad name", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("Invalid container name (bad name)"));
+    let out = env.run(&["stop", "nosuch"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("No such container: nosuch"), "{}", stderr(&out));
+    let out = env.run(&["exec", "one", "true"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+    let listed = env.run_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert_eq!(listed, "one Created\n");
+    // Only the created container's folders exist.
+    let containers = std::fs::read_dir(env.root.join("containers"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert_eq!(containers, 1);
+    env.run_ok(&["rm", "one"]);
+    let overlay: Vec<String> = std::fs::read_dir(env.root.join("overlay"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(overlay.len(), 2, "the image's layer and l/ only: {overlay:?}");
+}
+
+#[test]
+fn rm_flag_removes_the_container_when_it_ends() {
+    let (env, _registry) = lab();
+    let id = env.run_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2"]);
+    let id = id.trim().to_string();
+    eventually("the --rm container is gone", || {
+        env.run_ok(&["ps", "-a", "-q", "--no-trunc"]).trim().is_empty()
+    });
+    assert!(!env.root.join("containers").join(&id).exists());
+    assert!(!env.root.join("overlay").join(&id).exists());
+}
+
+#[test]
+fn run_it_gives_a_terminal_of_the_callers_size() {
+    let (env, _registry) = lab();
+    env.run_ok(&["pull", "-q", "busybox"]);
+    // `script` gives mini a pseudo-terminal, as a person's terminal would be.
+    let mini = env
+        .mini()
+        .args(["run", "-it", "--rm", "busybox", "sh"])
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command = format!(
+        "stty rows 31 cols 97; MINI_CONFIG={} {} {mini}",
+        env.config.display(),
+        mini_tests::host::mini_bin().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Typed in, as at a prompt; the shell's exit code becomes mini's.
+    stdin
+        .write_all(b"tty; stty size; echo sum=$((40+2)); exit 4\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let screen = text(&out.stdout);
+    assert_eq!(code(&out), 4, "{screen}{}", stderr(&out));
+    assert!(screen.contains("/dev/pts/0"), "{screen}");
+    assert!(screen.contains("31 97"), "the caller's window size: {screen}");
+    assert!(screen.contains("sum=42"), "{screen}");
+}
+
+#[test]
+fn itd_keeps_a_terminal_open_in_the_background() {
+    let (env, _registry) = lab();
+    env.run_ok(&["container", "run", "-itd", "--name=testos", "debian"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inspect(&env, "testos", "{{.State.Status}} {{.Config.Tty}}"), "running true");
+    let ps = env.run_ok(&["exec", "testos", "ps", "-o", "tty=", "-p", "1"]);
+    assert_eq!(ps.trim(), "pts/0", "bash holds a terminal");
+    env.run_ok(&["stop", "-t", "1", "testos"]);
+    env.run_ok(&["rm", "testos"]);
+}
+
+#[test]
+fn memory_and_pids_limits_are_enforced() {
+    let (env, _registry) = lab();
+    let out = env.run(&[
+        "run", "--name", "hog", "-m", "16m", "busybox", "sh", "-c",
+        "x=$(head -c 64m /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    assert!(!text(&out.stdout).contains("survived"));
+    assert_eq!(inspect(&env, "hog", "{{.State.OOMKilled}} {{.HostConfig.Memory}}"), "true 16777216");
+    env.run_ok(&["rm", "hog"]);
+
+    let out = env.run(&[
+        "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait",
+    ]);
+    assert!(
+        stderr(&out).contains("can't fork") || text(&out.stdout).contains("can't fork"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["run", "--rm", "--pids-limit", "50", "busybox", "sh", "-c", "sleep 0 & wait"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn on_failure_restarts_up_to_its_count() {
+    let (env, _registry) = lab();
+    env.run_ok(&[
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c",
+        "echo attempt; exit 1",
+    ]);
+    eventually("the restarts are used up", || {
+        inspect(&env, "flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+    });
+    assert_eq!(env.run_ok(&["logs", "flaky"]), "attempt\nattempt\nattempt\n");
+    assert_eq!(
+        inspect(&env, "flaky", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
+        "on-failure 2"
+    );
+    env.run_ok(&["rm", "flaky"]);
+}
+
+#[test]
+fn containers_share_layers_and_the_upper_dir_is_the_containers_own() {
+    let (env, _registry) = lab();
+    env.run_ok(&["run", "-d", "--name", "a", "busybox", "sleep", "60"]);
+    env.run_ok(&["run", "-d", "--name", "b", "busybox", "sleep", "60"]);
+    env.run_ok(&["exec", "a", "sh", "-c", "echo mine > /tmp/a.txt"]);
+    let out = env.run(&["exec", "b", "cat", "/tmp/a.txt"]);
+    assert_eq!(code(&out), 1, "b does not see a's file");
+    let upper_a = inspect(&env, "a", "{{.GraphDriver.Data.UpperDir}}");
+    let upper_b = inspect(&env, "b", "{{.GraphDriver.Data.UpperDir}}");
+    assert_eq!(std::fs::read_to_string(format!("{upper_a}/tmp/a.txt")).unwrap(), "mine\n");
+    assert!(!std::path::Path::new(&format!("{upper_b}/tmp/a.txt")).exists());
+    let lower_a = inspect(&env, "a", "{{.GraphDriver.Data.LowerDir}}");
+    let lower_b = inspect(&env, "b", "{{.GraphDriver.Data.LowerDir}}");
+    let image_layers = |lower: &str| lower.split(':').skip(1).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(image_layers(&lower_a), image_layers(&lower_b), "one copy of the image");
+
+    // The lab's step: a file made in UpperDir from the host shows inside the container.
+    std::fs::write(format!("{upper_a}/from-host.txt"), "hello").unwrap();
+    let listing = env.run_ok(&["exec", "a", "/bin/ls", "-l", "/"]);
+    assert!(listing.contains("from-host.txt"), "{listing}");
+    env.run_ok(&["rm", "-f", "a", "b"]);
+}
+
+#[test]
+fn a_killed_monitor_and_a_reboot_are_repaired() {
+    let (env, _registry) = lab();
+    let id = env.run_ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "60"]);
+    let id = id.trim().to_string();
+    let pid: i32 = inspect(&env, "orphan", "{{.State.Pid}}").parse().unwrap();
+    // Kill its monitor: the next command finds the container exited and its resources gone.
+    let monitor = mini_tests::host::run("pgrep", &["-f", &format!("__monitor {id}")]);
+    mini_tests::host::run("kill", &["-9", monitor.trim()]);
+    eventually("the monitor is gone", || {
+        !std::path::Path::new(&format!("/proc/{}", monitor.trim())).exists()
+    });
+    let ps = env.run_ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (255)"), "{ps}");
+    eventually("the container's process is gone", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    });
+    assert_eq!(mounts_under(&env), 0);
+    env.run_ok(&["start", "orphan"]);
+    assert_eq!(inspect(&env, "orphan", "{{.State.Status}}"), "running");
+
+    // A reboot: every process gone, mounts gone, the runtime folder emptied.
+    let monitor = mini_tests::host::run("pgrep", &["-f", &format!("__monitor {id}")]);
+    let pid = inspect(&env, "orphan", "{{.State.Pid}}");
+    let merged = inspect(&env, "orphan", "{{.GraphDriver.Data.MergedDir}}");
+    // No mini command runs between these steps: the next one must find everything gone.
+    mini_tests::host::run("kill", &["-9", monitor.trim(), &pid]);
+    eventually("the processes are gone", || {
+        !std::path::Path::new(&format!("/proc/{}", monitor.trim())).exists()
+    });
+    mini_tests::host::run("umount", &["-l", &merged]);
+    std::fs::remove_dir_all(&env.runroot).unwrap();
+    std::fs::create_dir(&env.runroot).unwrap();
+    assert_eq!(inspect(&env, "orphan", "{{.State.Status}}"), "exited");
+    env.run_ok(&["start", "orphan"]);
+    assert_eq!(env.run_ok(&["exec", "orphan", "echo", "back"]), "back\n");
+    env.run_ok(&["rm", "-f", "orphan"]);
+}
+
+#[test]
+fn twenty_containers_started_at_once_all_run() {
+    let (env, _registry) = lab();
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            env.mini()
+                .args(["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "60"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let running = env.run_ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    let mut names: Vec<&str> = running.lines().collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20, "{running}");
+    assert!(names.iter().all(|l| l.ends_with(" running")), "{running}");
+    // Every record parses and has its own pid.
+    let pids = env.run_ok(&["inspect", "-f", "{{.State.Pid}}", "c0", "c5", "c19"]);
+    let mut pids: Vec<&str> = pids.lines().collect();
+    pids.dedup();
+    assert_eq!(pids.len(), 3);
+    let ids = env.run_ok(&["ps", "-q"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    env.run_ok(&[&["rm", "-f"], ids.as_slice()].concat());
+    assert_eq!(env.run_ok(&["ps", "-a", "-q"]), "");
+}
