@@ -125,6 +125,9 @@ mod tests {
             vec!["IMAGE".into(), "PORTS".into(), "NAMES".into()],
             vec!["nginx".into(), "".into(), "w1".into()],
         ];
-        assert_eq!(table(&rows), "IMAGE     PORTS     NAMES\nnginx               w1\n");
+        assert_eq!(
+            table(&rows),
+            "IMAGE     PORTS     NAMES\nnginx               w1\n"
+        );
     }
 }

@@ -45,7 +45,8 @@ impl RuntimeConfig {
     }
 
     pub fn parse(text: &str) -> std::result::Result<RuntimeConfig, String> {
-        let config: RuntimeConfig = toml::from_str(text).map_err(|err| err.message().to_string())?;
+        let config: RuntimeConfig =
+            toml::from_str(text).map_err(|err| err.message().to_string())?;
         let parent = &config.cgroup_parent;
         if !parent.starts_with('/')
             || parent.split('/').any(|part| part == "..")

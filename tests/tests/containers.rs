@@ -76,8 +76,14 @@ fn a_detached_nginx_goes_through_its_whole_lifecycle() {
     assert!(lines[1].contains("   Up "), "{ps}");
     assert!(lines[1].ends_with(" w1"), "{ps}");
 
-    assert_eq!(inspect(&env, "w1", "{{.State.Status}} {{.State.Running}}"), "running true");
-    assert_eq!(inspect(&env, &id[..6], "{{.Name}} {{.Config.Image}}"), "/w1 nginx");
+    assert_eq!(
+        inspect(&env, "w1", "{{.State.Status}} {{.State.Running}}"),
+        "running true"
+    );
+    assert_eq!(
+        inspect(&env, &id[..6], "{{.Name}} {{.Config.Image}}"),
+        "/w1 nginx"
+    );
     assert_eq!(
         inspect(&env, "w1", "{{.Path}} {{json .Args}}"),
         "/docker-entrypoint.sh [\"nginx\",\"-g\",\"daemon off;\"]"
@@ -89,8 +95,19 @@ fn a_detached_nginx_goes_through_its_whole_lifecycle() {
     let data = &json[0]["GraphDriver"]["Data"];
     assert_eq!(json[0]["GraphDriver"]["Name"], "overlay2");
     let upper = data["UpperDir"].as_str().unwrap();
-    assert_eq!(upper, env.root.join("overlay").join(&id).join("diff").to_str().unwrap());
-    assert!(data["LowerDir"].as_str().unwrap().split(':').count() == 3, "{data}");
+    assert_eq!(
+        upper,
+        env.root
+            .join("overlay")
+            .join(&id)
+            .join("diff")
+            .to_str()
+            .unwrap()
+    );
+    assert!(
+        data["LowerDir"].as_str().unwrap().split(':').count() == 3,
+        "{data}"
+    );
 
     // The container serves, and its access log is the container's log.
     let page = env.run_ok(&["exec", "w1", "curl", "-s", "http://localhost/"]);
@@ -109,7 +126,8 @@ fn a_detached_nginx_goes_through_its_whole_lifecycle() {
     let out = env.run(&["rm", "w1"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("container is running: stop the container before removing or force remove"),
+        stderr(&out)
+            .contains("container is running: stop the container before removing or force remove"),
         "{}",
         stderr(&out)
     );
@@ -118,11 +136,22 @@ fn a_detached_nginx_goes_through_its_whole_lifecycle() {
     let started = Instant::now();
     assert_eq!(env.run_ok(&["stop", "w1"]), "w1\n");
     assert!(started.elapsed() < Duration::from_secs(8));
-    assert_eq!(inspect(&env, "w1", "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+    assert_eq!(
+        inspect(&env, "w1", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
     let ps = env.run_ok(&["ps", "-a"]);
     assert!(ps.contains("Exited (0) "), "{ps}");
-    assert_eq!(env.run_ok(&["ps", "-q"]), "", "ps without -a lists running ones only");
-    assert_eq!(mounts_under(&env), 0, "a stopped container's rootfs is unmounted");
+    assert_eq!(
+        env.run_ok(&["ps", "-q"]),
+        "",
+        "ps without -a lists running ones only"
+    );
+    assert_eq!(
+        mounts_under(&env),
+        0,
+        "a stopped container's rootfs is unmounted"
+    );
 
     env.run_ok(&["start", "w1"]);
     let new_pid: i32 = inspect(&env, "w1", "{{.State.Pid}}").parse().unwrap();
@@ -149,7 +178,11 @@ fn exit_codes_are_dockers() {
 
     assert_eq!(code(&run(&["busybox", "true"])), 0);
     let out = run(&["busybox", "echo", "hello", "-n"]);
-    assert_eq!(text(&out.stdout), "hello -n\n", "output reaches the attached client");
+    assert_eq!(
+        text(&out.stdout),
+        "hello -n\n",
+        "output reaches the attached client"
+    );
     assert_eq!(code(&run(&["busybox", "sh", "-c", "exit 3"])), 3);
     assert_eq!(code(&run(&["busybox", "false"])), 1);
 
@@ -201,7 +234,8 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     let out = env.run(&["create", "--name", "one", "busybox", "true"]);
     assert_eq!(code(&out), 125);
     assert!(
-        stderr(&out).contains("Conflict. The container name \"/one\" is already in use by container"),
+        stderr(&out)
+            .contains("Conflict. The container name \"/one\" is already in use by container"),
         "{}",
         stderr(&out)
     );
@@ -210,7 +244,11 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     assert!(stderr(&out).contains("Invalid container name (bad name)"));
     let out = env.run(&["stop", "nosuch"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("No such container: nosuch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No such container: nosuch"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.run(&["exec", "one", "true"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
@@ -227,7 +265,11 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(overlay.len(), 2, "the image's layer and l/ only: {overlay:?}");
+    assert_eq!(
+        overlay.len(),
+        2,
+        "the image's layer and l/ only: {overlay:?}"
+    );
 }
 
 #[test]
@@ -236,7 +278,9 @@ fn rm_flag_removes_the_container_when_it_ends() {
     let id = env.run_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2"]);
     let id = id.trim().to_string();
     eventually("the --rm container is gone", || {
-        env.run_ok(&["ps", "-a", "-q", "--no-trunc"]).trim().is_empty()
+        env.run_ok(&["ps", "-a", "-q", "--no-trunc"])
+            .trim()
+            .is_empty()
     });
     assert!(!env.root.join("containers").join(&id).exists());
     assert!(!env.root.join("overlay").join(&id).exists());
@@ -276,7 +320,10 @@ fn run_it_gives_a_terminal_of_the_callers_size() {
     let screen = text(&out.stdout);
     assert_eq!(code(&out), 4, "{screen}{}", stderr(&out));
     assert!(screen.contains("/dev/pts/0"), "{screen}");
-    assert!(screen.contains("31 97"), "the caller's window size: {screen}");
+    assert!(
+        screen.contains("31 97"),
+        "the caller's window size: {screen}"
+    );
     assert!(screen.contains("sum=42"), "{screen}");
 }
 
@@ -285,7 +332,10 @@ fn itd_keeps_a_terminal_open_in_the_background() {
     let (env, _registry) = lab();
     env.run_ok(&["container", "run", "-itd", "--name=testos", "debian"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(inspect(&env, "testos", "{{.State.Status}} {{.Config.Tty}}"), "running true");
+    assert_eq!(
+        inspect(&env, "testos", "{{.State.Status}} {{.Config.Tty}}"),
+        "running true"
+    );
     let ps = env.run_ok(&["exec", "testos", "ps", "-o", "tty=", "-p", "1"]);
     assert_eq!(ps.trim(), "pts/0", "bash holds a terminal");
     env.run_ok(&["stop", "-t", "1", "testos"]);
@@ -296,16 +346,32 @@ fn itd_keeps_a_terminal_open_in_the_background() {
 fn memory_and_pids_limits_are_enforced() {
     let (env, _registry) = lab();
     let out = env.run(&[
-        "run", "--name", "hog", "-m", "16m", "busybox", "sh", "-c",
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
         "x=$(head -c 64m /dev/zero | tr '\\0' a); echo survived",
     ]);
     assert_eq!(code(&out), 137, "{}", stderr(&out));
     assert!(!text(&out.stdout).contains("survived"));
-    assert_eq!(inspect(&env, "hog", "{{.State.OOMKilled}} {{.HostConfig.Memory}}"), "true 16777216");
+    assert_eq!(
+        inspect(&env, "hog", "{{.State.OOMKilled}} {{.HostConfig.Memory}}"),
+        "true 16777216"
+    );
     env.run_ok(&["rm", "hog"]);
 
     let out = env.run(&[
-        "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
         "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait",
     ]);
     assert!(
@@ -313,7 +379,16 @@ fn memory_and_pids_limits_are_enforced() {
         "{}",
         stderr(&out)
     );
-    let out = env.run(&["run", "--rm", "--pids-limit", "50", "busybox", "sh", "-c", "sleep 0 & wait"]);
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "50",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0 & wait",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
@@ -321,15 +396,30 @@ fn memory_and_pids_limits_are_enforced() {
 fn on_failure_restarts_up_to_its_count() {
     let (env, _registry) = lab();
     env.run_ok(&[
-        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
         "echo attempt; exit 1",
     ]);
     eventually("the restarts are used up", || {
         inspect(&env, "flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
     });
-    assert_eq!(env.run_ok(&["logs", "flaky"]), "attempt\nattempt\nattempt\n");
     assert_eq!(
-        inspect(&env, "flaky", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
+        env.run_ok(&["logs", "flaky"]),
+        "attempt\nattempt\nattempt\n"
+    );
+    assert_eq!(
+        inspect(
+            &env,
+            "flaky",
+            "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
         "on-failure 2"
     );
     env.run_ok(&["rm", "flaky"]);
@@ -345,12 +435,25 @@ fn containers_share_layers_and_the_upper_dir_is_the_containers_own() {
     assert_eq!(code(&out), 1, "b does not see a's file");
     let upper_a = inspect(&env, "a", "{{.GraphDriver.Data.UpperDir}}");
     let upper_b = inspect(&env, "b", "{{.GraphDriver.Data.UpperDir}}");
-    assert_eq!(std::fs::read_to_string(format!("{upper_a}/tmp/a.txt")).unwrap(), "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{upper_a}/tmp/a.txt")).unwrap(),
+        "mine\n"
+    );
     assert!(!std::path::Path::new(&format!("{upper_b}/tmp/a.txt")).exists());
     let lower_a = inspect(&env, "a", "{{.GraphDriver.Data.LowerDir}}");
     let lower_b = inspect(&env, "b", "{{.GraphDriver.Data.LowerDir}}");
-    let image_layers = |lower: &str| lower.split(':').skip(1).map(str::to_string).collect::<Vec<_>>();
-    assert_eq!(image_layers(&lower_a), image_layers(&lower_b), "one copy of the image");
+    let image_layers = |lower: &str| {
+        lower
+            .split(':')
+            .skip(1)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        image_layers(&lower_a),
+        image_layers(&lower_b),
+        "one copy of the image"
+    );
 
     // The lab's step: a file made in UpperDir from the host shows inside the container.
     std::fs::write(format!("{upper_a}/from-host.txt"), "hello").unwrap();
@@ -407,7 +510,15 @@ fn twenty_containers_started_at_once_all_run() {
     let children: Vec<_> = (0..20)
         .map(|i| {
             env.mini()
-                .args(["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "60"])
+                .args([
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("c{i}"),
+                    "busybox",
+                    "sleep",
+                    "60",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -433,4 +544,32 @@ fn twenty_containers_started_at_once_all_run() {
     let ids: Vec<&str> = ids.lines().collect();
     env.run_ok(&[&["rm", "-f"], ids.as_slice()].concat());
     assert_eq!(env.run_ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn rmi_keeps_an_image_that_a_container_uses() {
+    let (env, _registry) = lab();
+    env.run_ok(&["create", "--name", "user", "busybox", "true"]);
+    let out = env.run(&["rmi", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out)
+            .contains("unable to remove repository reference \"busybox\" (must force) - container"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["rmi", "-f", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("(cannot be forced)"),
+        "{}",
+        stderr(&out)
+    );
+    // One of two tags may go: the image stays.
+    env.run_ok(&["tag", "busybox", "other:1"]);
+    assert_eq!(env.run_ok(&["rmi", "other:1"]), "Untagged: other:1\n");
+    env.run_ok(&["start", "-a", "user"]);
+    env.run_ok(&["rm", "user"]);
+    let out = env.run_ok(&["rmi", "busybox"]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
 }

@@ -20,7 +20,26 @@ pub fn run(context: &Context, args: RmiArgs) -> CliResult {
     let layers = context.layer_store()?;
     // Like Docker: every argument is tried; the exit code says whether any failed.
     let mut failed = None;
+    let containers = context.engine()?.list().map_err(CliError::one)?;
     for name in &args.images {
+        // An image under a container stays: only one of several tags may go.
+        if let Ok((record, tag)) = images.resolve(name) {
+            let just_a_tag = tag.is_some() && images.tags_of(&record.id)?.len() > 1;
+            if let Some(user) = containers.iter().find(|c| c.image_id == record.id) {
+                if !just_a_tag {
+                    let image = mini_storage::digest::short(&record.id);
+                    let container = user.short_id();
+                    let message = if tag.is_some() && !args.force {
+                        format!("conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {image}")
+                    } else {
+                        format!("conflict: unable to delete {image} (cannot be forced) - image is being used by container {container}")
+                    };
+                    eprintln!("Error response from daemon: {message}");
+                    failed = Some(CliError::reported(1));
+                    continue;
+                }
+            }
+        }
         match images.remove(name, args.force) {
             Ok(removal) => {
                 for untagged in &removal.untagged {
