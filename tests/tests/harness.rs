@@ -71,7 +71,9 @@ fn the_leak_check_fails_a_test_that_leaves_links_namespaces_tables_cgroups_proce
     } else {
         "/sys/fs/cgroup/pids"
     };
-    let cgroup = std::path::Path::new(hierarchy).join(format!("mini-{tag}"));
+    // (Not `mini-<tag>`: that is the test's cgroup parent, which the environment removes when
+    // it is empty, as a clean end of a test.)
+    let cgroup = std::path::Path::new(hierarchy).join(format!("leak-{tag}"));
     std::fs::create_dir(&cgroup).unwrap();
     // A process working in the test's folder, as a container's processes do in its root.
     let mut child = Command::new("sleep")
