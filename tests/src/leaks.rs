@@ -3,8 +3,9 @@
 //! Tests run in parallel, so a host-wide before/after diff cannot tell whose leak is whose.
 //! Instead every test owns a directory and a short tag, and everything mini or the harness makes
 //! for that test carries one of them: mounts live under the directory (or name it in their
-//! options), links, network namespaces, nftables tables and cgroups have the tag in their names,
-//! and processes have the directory in their command line, root or working directory. What still
+//! options), links, network namespaces, nftables tables and cgroups have the tag in their names
+//! (containers' cgroups sit below the test's tagged cgroup parent), and processes have the
+//! directory in their command line, root or working directory, or run in a tagged cgroup. What still
 //! carries them when the test ends is a leak. `scripts/host-state` adds a host-wide before/after
 //! diff around the whole suite, for anything that escapes this naming.
 
@@ -42,7 +43,7 @@ impl fmt::Display for Leak {
 pub fn find(dir: &Path, tag: &str) -> Vec<Leak> {
     let dir = dir.to_string_lossy();
     let mut leaks = Vec::new();
-    leaks.extend(processes(&dir));
+    leaks.extend(processes(&dir, tag));
     leaks.extend(mounts(&dir));
     leaks.extend(netns(tag));
     leaks.extend(links(tag));
@@ -105,15 +106,30 @@ pub fn clean(leaks: &[Leak]) -> Vec<String> {
         .collect();
     groups.sort_by_key(|path| std::cmp::Reverse(path.components().count()));
     for path in groups {
-        if let Err(err) = std::fs::remove_dir(path) {
-            errors.push(format!("rmdir {}: {err}", path.display()));
+        // Killed processes leave their cgroup a moment later: retry while it is busy.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match std::fs::remove_dir(path) {
+                Ok(()) => break,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => break,
+                Err(err)
+                    if err.raw_os_error() == Some(16) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(err) => {
+                    errors.push(format!("rmdir {}: {err}", path.display()));
+                    break;
+                }
+            }
         }
     }
     errors
 }
 
-/// Processes whose command line, root or working directory mention `dir`.
-fn processes(dir: &str) -> Vec<Leak> {
+/// Processes whose command line, root or working directory mention `dir`, or whose cgroup
+/// carries `tag` (a container's processes: after pivot_root their root reads as `/`).
+fn processes(dir: &str, tag: &str) -> Vec<Leak> {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -139,7 +155,10 @@ fn processes(dir: &str) -> Vec<Leak> {
                 .map(|target| target.to_string_lossy().starts_with(dir))
                 .unwrap_or(false)
         };
-        if cmdline.contains(dir) || in_dir("root") || in_dir("cwd") {
+        let in_tagged_cgroup = std::fs::read_to_string(proc_dir.join("cgroup"))
+            .map(|text| text.contains(tag))
+            .unwrap_or(false);
+        if cmdline.contains(dir) || in_dir("root") || in_dir("cwd") || in_tagged_cgroup {
             leaks.push(Leak::Process {
                 pid,
                 cmdline: cmdline.trim().to_string(),
@@ -259,6 +278,18 @@ fn nft_tables(tag: &str) -> Vec<Leak> {
 
 /// Cgroup directories with the tag in their name, on v2 and on every v1 hierarchy.
 fn cgroups(tag: &str) -> Vec<Leak> {
+    /// A tagged cgroup and everything below it (a test's containers' cgroups sit below its
+    /// tagged cgroup parent, named by container id alone).
+    fn all_below(dir: &Path, out: &mut Vec<Leak>) {
+        out.push(Leak::Cgroup {
+            path: dir.to_path_buf(),
+        });
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                all_below(&entry.path(), out);
+            }
+        }
+    }
     fn walk(dir: &Path, tag: &str, depth: usize, out: &mut Vec<Leak>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -269,9 +300,8 @@ fn cgroups(tag: &str) -> Vec<Leak> {
             }
             let path = entry.path();
             if entry.file_name().to_string_lossy().contains(tag) {
-                out.push(Leak::Cgroup { path: path.clone() });
-            }
-            if depth > 0 {
+                all_below(&path, out);
+            } else if depth > 0 {
                 walk(&path, tag, depth - 1, out);
             }
         }

@@ -201,3 +201,70 @@ fn mini_prints_its_version_and_help_and_rejects_unknown_flags_with_125() {
         "the error names the bad flag: {stderr}"
     );
 }
+
+#[test]
+fn the_leak_check_catches_a_container_left_running() {
+    let env = TestEnv::new();
+    let registry = mini_tests::Registry::start(&env.path("registry"));
+    registry.push_library(&["busybox"]);
+    env.use_mirror(&registry);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "forgotten",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let pid: u32 = env
+        .run_ok(&["inspect", "-f", "{{.State.Pid}}", "forgotten"])
+        .trim()
+        .parse()
+        .unwrap();
+    drop(registry);
+    let leaks = env.leaks();
+    // The container's own process: its root reads as `/` after pivot_root, so only its cgroup
+    // (below the test's tagged cgroup parent) gives it away.
+    assert!(
+        leaks
+            .iter()
+            .any(|l| matches!(l, Leak::Process { pid: p, .. } if *p == pid)),
+        "{leaks:?}"
+    );
+    assert!(
+        leaks
+            .iter()
+            .any(|l| matches!(l, Leak::Cgroup { path } if path.ends_with(
+                std::path::Path::new(&env.cgroup_parent().trim_start_matches('/')).join(
+                    env.run_ok(&["inspect", "-f", "{{.Id}}", "forgotten"]).trim()
+                )
+            ))),
+        "{leaks:?}"
+    );
+    assert!(
+        leaks.iter().any(|l| matches!(l, Leak::Mount { .. })),
+        "{leaks:?}"
+    );
+    let tag = env.tag.clone();
+    let message = drop_and_catch(env).expect("a running container must fail the test");
+    assert!(message.contains("sleep 600"), "{message}");
+    // The cleanup left nothing: no process, no cgroup.
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cgroup")).exists()
+            || !std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .unwrap_or_default()
+                .contains(&tag)
+    );
+    let cgroups = host::run(
+        "find",
+        &[
+            "/sys/fs/cgroup",
+            "-maxdepth",
+            "3",
+            "-name",
+            &format!("*{tag}*"),
+        ],
+    );
+    assert_eq!(cgroups.trim(), "", "cgroups left: {cgroups}");
+}
