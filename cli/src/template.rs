@@ -187,16 +187,19 @@ fn apply(function: Option<&str>, args: &[Arg], value: &Value) -> String {
             match function {
                 "lower" => text.to_lowercase(),
                 "upper" => text.to_uppercase(),
-                _ => {
-                    let mut chars = text.chars();
-                    chars
-                        .next()
-                        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
-                        .unwrap_or_default()
-                }
+                _ => title(&text),
             }
         }
     }
+}
+
+/// The first letter in upper case (Go's `title` on one word).
+pub fn title(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// How Go prints a value with `{{.X}}`: strings bare, lists as `[a b]`, maps as `map[k:v]`.

@@ -646,26 +646,9 @@ impl Engine {
             .with_additional_gids(user.additional_gids.clone())
             .with_detach(options.detach)
             .build();
-        let pid = built.map_err(|err| {
-            let text = err.to_string();
-            let command = options.command.first().cloned().unwrap_or_default();
-            if text.contains("not found in $PATH") {
-                Error::Start {
-                    message: format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{command}\": executable file not found in $PATH: unknown"),
-                    code: 127,
-                }
-            } else if text.contains("does not have correct permissions") {
-                Error::Start {
-                    message: format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{command}\": permission denied: unknown"),
-                    code: 126,
-                }
-            } else {
-                Error::Start {
-                    message: format!("OCI runtime exec failed: {text}"),
-                    code: 126,
-                }
-            }
-        })?;
+        let command = options.command.first().map_or("", String::as_str);
+        let pid =
+            built.map_err(|err| crate::error::launch_error(command, &err.to_string(), true))?;
         if options.detach {
             return Ok(None);
         }

@@ -68,5 +68,58 @@ impl Error {
     }
 }
 
+/// libcontainer's refusal to start a process, in Docker's words and with Docker's exit code:
+/// 127 when the command is not found, 126 when it cannot be invoked; otherwise 125 for a
+/// container and 126 for an exec, as Docker's "OCI runtime exec failed".
+pub fn launch_error(command: &str, text: &str, exec: bool) -> Error {
+    let (reason, code) = if text.contains("not found in $PATH") {
+        (
+            format!("exec: \"{command}\": executable file not found in $PATH"),
+            127,
+        )
+    } else if text.contains("does not have correct permissions") || text.contains("EACCES") {
+        (format!("exec: \"{command}\": permission denied"), 126)
+    } else {
+        (text.to_string(), if exec { 126 } else { 125 })
+    };
+    let message = match (exec, code) {
+        (true, _) => format!(
+            "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown"
+        ),
+        (false, 125) => format!("failed to start the container: {reason}"),
+        (false, _) => reason,
+    };
+    Error::Start { message, code }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_errors_get_dockers_words_and_codes() {
+        let code = |e: Error| e.exit_code();
+        let missing = launch_error("nosuch", "executable 'nosuch' not found in $PATH", false);
+        assert_eq!(
+            missing.to_string(),
+            "exec: \"nosuch\": executable file not found in $PATH"
+        );
+        assert_eq!(code(missing), 127);
+        let denied = launch_error("/etc/passwd", "... does not have correct permissions", true);
+        assert_eq!(
+            denied.to_string(),
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/etc/passwd\": permission denied: unknown"
+        );
+        assert_eq!(code(denied), 126);
+        let other = launch_error("sh", "cgroup: no space", false);
+        assert_eq!(
+            other.to_string(),
+            "failed to start the container: cgroup: no space"
+        );
+        assert_eq!(code(other), 125);
+        assert_eq!(code(launch_error("sh", "cgroup: no space", true)), 126);
+    }
+}

@@ -25,7 +25,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{launch_error, Error, Result};
 use crate::logs;
 use crate::process;
 use crate::record::ContainerRecord;
@@ -88,11 +88,10 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
                         r.state.monitor_pid = 0;
                     });
                     send(&mut report, failure(&err));
-                } else {
-                    finish(store, &layers, id, code as i32, Some(message));
+                    let _ = layers.unmount_container_layer(id);
+                    return code as i32;
                 }
-                let _ = layers.unmount_container_layer(id);
-                return code as i32;
+                return finish(store, &layers, id, code as i32, false, Some(message));
             }
         };
         let pid = running.pid;
@@ -127,19 +126,15 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
 
         let started = Instant::now();
         let code = running.relay(store, id, attach);
-        let oom = record_cgroup(store, id).is_some_and(|cgroup| oom_killed(&cgroup));
+        let Ok(record) = store.load(id) else {
+            cleanup_libcontainer(store, id);
+            return code;
+        };
+        // Read before the cgroup goes with libcontainer's state.
+        let oom = oom_killed(&record.cgroup_path());
         cleanup_libcontainer(store, id);
-
-        let record = store.load(id).ok();
-        let restart = record
-            .as_ref()
-            .is_some_and(|r| should_restart(r, code, started.elapsed()));
-        if let Some(record) = &record {
-            if !restart {
-                break finish_with(store, &layers, record, code, oom);
-            }
-        } else {
-            break code;
+        if !should_restart(&record, code) {
+            return finish(store, &layers, id, code, oom, None);
         }
         // A container that ran for a while starts its backoff over, as Docker's does.
         if started.elapsed() > Duration::from_secs(10) {
@@ -156,23 +151,15 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(60));
         // `mini stop` during the backoff wins.
-        if store
-            .load(id)
-            .map(|r| r.state.stopped_by_user)
-            .unwrap_or(true)
-        {
-            let record = store.load(id).ok();
-            break match record {
-                Some(record) => finish_with(store, &layers, &record, code, oom),
-                None => code,
-            };
+        if store.load(id).map_or(true, |r| r.state.stopped_by_user) {
+            return finish(store, &layers, id, code, oom, None);
         }
     }
 }
 
 /// Docker's restart policies. `stopped_by_user` (stop, kill) ends every policy but `always`'s
 /// and `unless-stopped`'s next daemon start, which mini has no daemon for.
-fn should_restart(record: &ContainerRecord, code: i32, _ran: Duration) -> bool {
+fn should_restart(record: &ContainerRecord, code: i32) -> bool {
     if record.state.stopped_by_user || record.host_config.auto_remove {
         return false;
     }
@@ -188,26 +175,22 @@ fn should_restart(record: &ContainerRecord, code: i32, _ran: Duration) -> bool {
     }
 }
 
-fn finish_with(
+/// The container has ended for good: unmount, record, and remove it if `--rm` said so. Returns
+/// its exit code.
+fn finish(
     store: &ContainerStore,
     layers: &LayerStore,
-    record: &ContainerRecord,
+    id: &str,
     code: i32,
     oom: bool,
+    error: Option<String>,
 ) -> i32 {
-    let id = record.id.clone();
-    let _ = store.update(&id, |r| r.state.oom_killed = oom);
-    finish(store, layers, &id, code, None);
-    code
-}
-
-/// The container has ended for good: unmount, record, and remove it if `--rm` said so.
-fn finish(store: &ContainerStore, layers: &LayerStore, id: &str, code: i32, error: Option<String>) {
     let _ = layers.unmount_container_layer(id);
     let record = store.update(id, |r| {
         r.state.status = "exited".into();
         r.state.pid = 0;
         r.state.exit_code = code;
+        r.state.oom_killed = oom;
         r.state.finished_at = logs::now();
         r.state.monitor_pid = 0;
         if let Some(error) = &error {
@@ -218,6 +201,7 @@ fn finish(store: &ContainerStore, layers: &LayerStore, id: &str, code: i32, erro
         let _ = layers.remove_container_layer(id);
         let _ = store.delete(id);
     }
+    code
 }
 
 /// Removes libcontainer's state and the container's cgroup, killing what is left in it.
@@ -235,10 +219,6 @@ pub fn cleanup_libcontainer(store: &ContainerStore, id: &str) {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn record_cgroup(store: &ContainerStore, id: &str) -> Option<String> {
-    store.load(id).ok().map(|r| r.cgroup_path())
 }
 
 /// Whether the kernel's OOM killer killed a process in `cgroup` (cgroup v1 or v2).
@@ -312,9 +292,7 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
     let mut console: Option<(UnixListener, PathBuf)> = None;
     let mut keep = None;
     let pipes = if record.config.tty {
-        let path = store
-            .runroot
-            .join(format!("console-{}.sock", record.short_id()));
+        let path = console_socket_path(&store.runroot, record.short_id());
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(Error::io(&path))?;
         builder = builder.with_console_socket(Some(&path));
@@ -355,7 +333,7 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
             .with_detach(true)
             .build()
     });
-    let mut container = built.map_err(|err| start_error(record, &err.to_string()))?;
+    let mut container = built.map_err(|err| launch_error(&record.path, &err.to_string(), false))?;
     let pid = container
         .pid()
         .ok_or_else(|| Error::System("libcontainer did not report the container's pid".into()))?;
@@ -386,30 +364,9 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
     if let Err(err) = container.start() {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        return Err(start_error(record, &err.to_string()));
+        return Err(launch_error(&record.path, &err.to_string(), false));
     }
     Ok(Running { pid, output })
-}
-
-/// Turns libcontainer's error into Docker's words and exit code.
-fn start_error(record: &ContainerRecord, text: &str) -> Error {
-    let command = &record.path;
-    if text.contains("not found in $PATH") {
-        Error::Start {
-            message: format!("exec: \"{command}\": executable file not found in $PATH"),
-            code: 127,
-        }
-    } else if text.contains("does not have correct permissions") || text.contains("EACCES") {
-        Error::Start {
-            message: format!("exec: \"{command}\": permission denied"),
-            code: 126,
-        }
-    } else {
-        Error::Start {
-            message: format!("failed to start the container: {text}"),
-            code: 125,
-        }
-    }
 }
 
 /// Runs `f` with SIGPIPE at its default and no signal blocked, so that the container's process,
@@ -500,7 +457,8 @@ impl Running {
         }
         let signals = if attach { attach_signals() } else { None };
         let mut stdin_open = attached_terminal;
-        let mut outputs_open = [true, true];
+        // A terminal has one stream: stdout and stderr both come through the pty master.
+        let mut outputs_open = [true, !matches!(self.output, Output::Terminal { .. })];
         let mut attached_out = attach;
         let mut status = None;
         let mut drain_deadline: Option<Instant> = None;
@@ -542,9 +500,6 @@ impl Running {
                 }
                 list.into_iter().unzip()
             };
-            if matches!(self.output, Output::Terminal { .. }) {
-                outputs_open[1] = false;
-            }
             let mut fds: Vec<PollFd> = pollers
                 .iter()
                 .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
@@ -728,7 +683,8 @@ fn copy_window_size(from: BorrowedFd, to: BorrowedFd) {
     }
 }
 
-/// Where a container's monitor socket-like files go; kept short for the 108-byte socket limit.
-pub fn console_socket_path(runroot: &Path, short_id: &str) -> PathBuf {
+/// The console socket libcontainer sends a `-t` container's pty master on; the name is kept
+/// short for the 108-byte limit of socket paths.
+fn console_socket_path(runroot: &Path, short_id: &str) -> PathBuf {
     runroot.join(format!("console-{short_id}.sock"))
 }

@@ -75,10 +75,7 @@ pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
         }
     }
     // Docker prints what it found even when some names were not.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
-    );
+    println!("{}", super::inspect::pretty(&Value::Array(out)));
     if failed {
         return Err(CliError::reported(1));
     }

@@ -145,13 +145,7 @@ pub fn status(record: &ContainerRecord) -> String {
             human::duration(since(&record.state.finished_at))
         ),
         "created" => "Created".into(),
-        other => {
-            let mut chars = other.chars();
-            chars
-                .next()
-                .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
-                .unwrap_or_default()
-        }
+        other => crate::template::title(other),
     }
 }
 
