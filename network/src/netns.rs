@@ -53,3 +53,72 @@ fn set_up(name: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Why [`within_path`] failed: entering the namespace, or `f` itself.
+#[derive(Debug)]
+pub enum WithinError<E> {
+    Io(std::io::Error),
+    Inner(E),
+}
+
+/// Runs `f` inside the network namespace file `path`, on a thread of its own.
+pub fn within_path<T: Send, E: Send>(
+    path: &std::path::Path,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<Result<T, E>, WithinError<E>> {
+    let ns = std::fs::File::open(path).map_err(WithinError::Io)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| WithinError::Io(e.into()))?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| {
+                WithinError::Io(std::io::Error::other(
+                    "the network namespace helper thread panicked",
+                ))
+            })?
+    })
+}
+
+/// Makes a new network namespace and pins it at `path` (a bind mount of its nsfs file), as
+/// `ip netns add` does, so that it outlives the thread that made it.
+pub fn create(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::File::create(path)?;
+    let target = path.to_path_buf();
+    let made = std::thread::spawn(move || -> std::io::Result<()> {
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the network namespace helper thread panicked"))?;
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
+/// Unpins and deletes a namespace file made by [`create`]; one that is gone is fine. The
+/// namespace itself ends when nothing else holds it (its veth ends go with it).
+pub fn remove(path: &std::path::Path) -> std::io::Result<()> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(err) => return Err(err.into()),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
