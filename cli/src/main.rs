@@ -91,9 +91,14 @@ enum Command {
     Wait(commands::lifecycle::WaitArgs),
     /// Rename a container
     Rename(commands::lifecycle::RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::port::PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
     /// The per-container monitor (started by mini itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -131,6 +136,8 @@ enum ContainerCommand {
     Rename(commands::lifecycle::RenameArgs),
     /// Remove all stopped containers
     Prune(commands::lifecycle::PruneArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::port::PortArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -234,6 +241,10 @@ fn main() -> ExitCode {
         Command::Start(args) | Command::Container(ContainerCommand::Start(args)) => {
             commands::run::start(&context, args)
         }
+        Command::Port(args) | Command::Container(ContainerCommand::Port(args)) => {
+            commands::port::run(&context, args)
+        }
+        Command::Network(command) => commands::network::run(&context, command),
         Command::Ps(args) | Command::Container(ContainerCommand::Ls(args)) => {
             commands::ps::run(&context, args)
         }

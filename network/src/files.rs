@@ -18,6 +18,22 @@ pub fn hosts(hostname: &str, addresses: &[String]) -> String {
     text
 }
 
+/// [`resolv_conf`], with `servers` (`--dns`) in place of the host's nameservers when given.
+pub fn resolv_conf_with(host: &str, servers: &[String]) -> String {
+    if servers.is_empty() {
+        return resolv_conf(host);
+    }
+    let mut text: String = host
+        .lines()
+        .filter(|line| line.split_whitespace().next() != Some("nameserver"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    for server in servers {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    text
+}
+
 /// The host's resolv.conf as a container should see it: nameservers on loopback (such as
 /// systemd-resolved's 127.0.0.53) cannot be reached from another network namespace, so they
 /// are dropped, and when none is left Google's public resolvers stand in, as Docker does.

@@ -46,8 +46,23 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
-    /// `none` or `host` (bridge networks come with the network crate).
+    /// `bridge` (the default), `none`, `host` or a user network's name or id.
     pub network: String,
+    /// `-p`, parsed: container port and the host binding asked for.
+    pub publish: Vec<(
+        mini_network::ports::PortKey,
+        mini_network::ports::HostBinding,
+    )>,
+    /// `-P`.
+    pub publish_all: bool,
+    /// `--expose`.
+    pub expose: Vec<mini_network::ports::PortKey>,
+    /// `--ip`.
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<String>,
     pub restart: RestartPolicy,
     pub memory: i64,
     pub nano_cpus: i64,
@@ -82,6 +97,8 @@ pub struct Engine {
     pub exe: PathBuf,
     pub global_args: Vec<OsString>,
     pub config: crate::config::RuntimeConfig,
+    pub networks: mini_network::NetworkStore,
+    pub network_config: mini_network::NetworkConfig,
 }
 
 impl Engine {
@@ -90,6 +107,7 @@ impl Engine {
         runroot: &std::path::Path,
         config: &std::path::Path,
     ) -> Result<Engine> {
+        let network_config = mini_network::NetworkConfig::load(config)?;
         let config = crate::config::RuntimeConfig::load(config)?;
         std::fs::create_dir_all(runroot).map_err(Error::io(runroot))?;
         Ok(Engine {
@@ -104,6 +122,8 @@ impl Engine {
                 runroot.as_os_str().to_owned(),
             ],
             config,
+            networks: mini_network::NetworkStore::open(root, network_config.clone())?,
+            network_config,
         })
     }
 
@@ -133,9 +153,10 @@ impl Engine {
             )
         } else {
             (
-                mini_network::files::hosts(&record.config.hostname, &[]),
-                mini_network::files::resolv_conf(
+                String::new(),
+                mini_network::files::resolv_conf_with(
                     &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+                    &record.host_config.dns,
                 ),
             )
         };
@@ -146,6 +167,9 @@ impl Engine {
         ] {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(Error::io(&path))?;
+        }
+        if record.host_config.network_mode != "host" {
+            crate::networking::write_hosts(&self.store, record, None)?;
         }
         let log = self.store.log_path(&record.id);
         std::fs::write(&log, b"").map_err(Error::io(&log))?;
@@ -227,6 +251,34 @@ impl Engine {
             options::parse_signal(signal)?;
         }
         spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
+        let network_mode = self.network_mode(options)?;
+        let bridged = crate::networking::is_bridge_mode(&network_mode);
+        let mut port_bindings = mini_network::ports::PortBindings::new();
+        if bridged {
+            for (key, binding) in &options.publish {
+                port_bindings
+                    .entry(key.to_string())
+                    .or_default()
+                    .push(binding.clone());
+            }
+        }
+        for entry in &options.add_hosts {
+            match entry.split_once(':') {
+                Some((name, ip)) if !name.is_empty() && ip.parse::<std::net::IpAddr>().is_ok() => {}
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "invalid argument \"{entry}\" for \"--add-host\" flag: invalid IP address in add-host: expected NAME:IP"
+                    )))
+                }
+            }
+        }
+        for server in &options.dns {
+            if server.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::Invalid(format!(
+                    "invalid argument \"{server}\" for \"--dns\" flag: {server} is not an ip address"
+                )));
+            }
+        }
         let mut labels: BTreeMap<String, String> = image_config["Labels"]
             .as_object()
             .map(|m| {
@@ -263,13 +315,27 @@ impl Engine {
                 labels,
                 stop_signal,
                 stop_timeout: options.stop_timeout,
-                exposed_ports: image_config["ExposedPorts"]
-                    .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
+                exposed_ports: {
+                    let mut ports: BTreeMap<String, serde_json::Value> = image_config
+                        ["ExposedPorts"]
+                        .as_object()
+                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
+                    // Docker exposes what is published or --expose'd too.
+                    let extra = options
+                        .expose
+                        .iter()
+                        .chain(options.publish.iter().map(|(k, _)| k));
+                    for key in extra {
+                        ports
+                            .entry(key.to_string())
+                            .or_insert(serde_json::json!({}));
+                    }
+                    ports
+                },
             },
             host_config: HostConfig {
-                network_mode: options.network.clone(),
+                network_mode,
                 auto_remove: options.auto_remove,
                 restart_policy: options.restart.clone(),
                 privileged: options.privileged,
@@ -281,18 +347,82 @@ impl Engine {
                 pids_limit: options.pids_limit,
                 init: false,
                 cgroup_parent: self.config.cgroup_parent.clone(),
+                port_bindings,
+                publish_all_ports: options.publish_all && bridged,
+                dns: options.dns.clone(),
+                extra_hosts: options.add_hosts.clone(),
+                ip_address: options.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             },
             state: State::default(),
+            network_settings: Default::default(),
         })
     }
 
-    /// Loads a record, repairing it first if its monitor is gone (killed, or the host rebooted).
+    /// The network a new container joins, checked: `bridge`, `none`, `host`, or a user
+    /// network by name or id (stored by name).
+    fn network_mode(&self, options: &CreateOptions) -> Result<String> {
+        let mode = if options.network.is_empty() {
+            "bridge"
+        } else {
+            options.network.as_str()
+        };
+        if mode.starts_with("container:") {
+            return Err(Error::Invalid(
+                "--network container:NAME is not supported yet".into(),
+            ));
+        }
+        if matches!(mode, "none" | "host") {
+            if options.ip.is_some() {
+                return Err(Error::Invalid(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            return Ok(mode.to_string());
+        }
+        let network = self.networks.get(mode).map_err(|err| match err {
+            mini_network::Error::NoSuchNetwork(name) => {
+                Error::Invalid(format!("network {name} not found"))
+            }
+            other => other.into(),
+        })?;
+        match network.driver.as_str() {
+            "host" | "null" => return Ok(network.name),
+            _ => {}
+        }
+        if options.ip.is_some() && network.name == "bridge" {
+            return Err(Error::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        Ok(network.name)
+    }
+
+    /// Loads a record, repairing it first if its monitor is gone (killed, or the host
+    /// rebooted), or if a `mini start` died half way through connecting it.
     pub fn get(&self, id: &str) -> Result<ContainerRecord> {
         let record = self.store.load(id)?;
         if record.is_running() && !monitor_alive(&record) {
             return self.repair(id);
         }
+        if !record.is_running() && record.network_settings.endpoint.is_some() {
+            return self.repair_half_start(id);
+        }
         Ok(record)
+    }
+
+    /// A record that names an endpoint but is not running: a start died between connecting
+    /// and launching. Undone unless a start is under way right now (it holds start.lock).
+    fn repair_half_start(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.store.container_dir(id).join("start.lock");
+        let Some(_start) = Lock::try_acquire(&path)? else {
+            return self.store.load(id);
+        };
+        let record = self.store.load(id)?;
+        if !record.is_running() && record.network_settings.endpoint.is_some() {
+            crate::networking::disconnect(&self.store, id)?;
+            let _ = self.layers.unmount_container_layer(id);
+        }
+        self.store.load(id)
     }
 
     /// `get` for a user's argument (name, id or prefix).
@@ -305,8 +435,10 @@ impl Engine {
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut records = Vec::new();
         for record in self.store.list()? {
-            if record.is_running() && !monitor_alive(&record) {
-                if let Ok(record) = self.repair(&record.id) {
+            let needs_repair = (record.is_running() && !monitor_alive(&record))
+                || (!record.is_running() && record.network_settings.endpoint.is_some());
+            if needs_repair {
+                if let Ok(record) = self.get(&record.id) {
                     records.push(record);
                 }
             } else {
@@ -325,8 +457,9 @@ impl Engine {
             return Ok(record);
         }
         monitor::cleanup_libcontainer(&self.store, id);
+        let _ = crate::networking::disconnect(&self.store, id);
         let _ = self.layers.unmount_container_layer(id);
-        let mut record = record;
+        let mut record = self.store.load(id)?;
         record.state.status = "exited".into();
         record.state.pid = 0;
         record.state.exit_code = 255;
@@ -335,6 +468,7 @@ impl Engine {
         record.state.monitor_pid = 0;
         if record.host_config.auto_remove {
             drop(_lock);
+            let _ = crate::networking::release(&self.store.root, &record);
             let _ = self.layers.remove_container_layer(id);
             let _ = self.store.delete(id);
             return Err(Error::NoSuchContainer(id.to_string()));
@@ -365,8 +499,11 @@ impl Engine {
             return Ok(Started::AlreadyRunning);
         }
         let rootfs = self.layers.mount_container_layer(id)?;
-        let prepared = self.write_spec(&record, &rootfs);
+        let prepared =
+            crate::networking::connect(&self.store, &self.networks, &self.network_config, id)
+                .and_then(|netns| self.write_spec(&record, &rootfs, netns.as_deref()));
         if let Err(err) = prepared {
+            let _ = crate::networking::disconnect(&self.store, id);
             let _ = self.layers.unmount_container_layer(id);
             let _ = self.store.update(id, |r| r.state.error = err.to_string());
             return Err(err);
@@ -378,6 +515,7 @@ impl Engine {
         let (mut child, report) = match self.spawn_monitor(id, attach) {
             Ok(spawned) => spawned,
             Err(err) => {
+                let _ = crate::networking::disconnect(&self.store, id);
                 let _ = self.layers.unmount_container_layer(id);
                 return Err(err);
             }
@@ -409,6 +547,7 @@ impl Engine {
             }
             _ => {
                 let _ = child.wait();
+                let _ = crate::networking::disconnect(&self.store, id);
                 let _ = self.layers.unmount_container_layer(id);
                 Err(Error::System(
                     "the container's monitor exited before it reported".into(),
@@ -417,7 +556,12 @@ impl Engine {
         }
     }
 
-    fn write_spec(&self, record: &ContainerRecord, rootfs: &std::path::Path) -> Result<()> {
+    fn write_spec(
+        &self,
+        record: &ContainerRecord,
+        rootfs: &std::path::Path,
+        netns: Option<&std::path::Path>,
+    ) -> Result<()> {
         let user = user::resolve(rootfs, &record.config.user)?;
         let dir = self.store.container_dir(&record.id);
         let cgroup = record.cgroup_path();
@@ -427,7 +571,7 @@ impl Engine {
             &SpecPaths {
                 rootfs,
                 container_dir: &dir,
-                netns: None,
+                netns,
                 cgroup: &cgroup,
             },
         )?;
@@ -558,6 +702,8 @@ impl Engine {
         let id = record.id.clone();
         let _lock = self.store.lock(&id)?;
         monitor::cleanup_libcontainer(&self.store, &id);
+        crate::networking::disconnect(&self.store, &id)?;
+        crate::networking::release(&self.store.root, &record)?;
         self.layers.remove_container_layer(&id)?;
         drop(_lock);
         self.store.delete(&id)?;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod networking;
 pub mod options;
 pub mod process;
 pub mod record;

@@ -185,6 +185,7 @@ fn finish(
     oom: bool,
     error: Option<String>,
 ) -> i32 {
+    let _ = crate::networking::disconnect(store, id);
     let _ = layers.unmount_container_layer(id);
     let record = store.update(id, |r| {
         r.state.status = "exited".into();
@@ -197,7 +198,9 @@ fn finish(
             r.state.error = error.clone();
         }
     });
-    if record.is_ok_and(|r| r.host_config.auto_remove) {
+    if let Some(record) = record.ok().filter(|r| r.host_config.auto_remove) {
+        let record = &record;
+        let _ = crate::networking::release(&store.root, record);
         let _ = layers.remove_container_layer(id);
         let _ = store.delete(id);
     }
@@ -352,7 +355,7 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
     };
     // libcontainer leaves a new network namespace's loopback down; Docker's containers have it
     // up. (Host-network containers share the host's.)
-    if record.host_config.network_mode != "host" {
+    if record.host_config.network_mode != "host" && record.network_settings.endpoint.is_none() {
         if let Err(err) = mini_network::netns::loopback_up(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

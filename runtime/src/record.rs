@@ -67,6 +67,29 @@ pub struct HostConfig {
     /// `<CgroupParent>/<id>`.
     #[serde(default)]
     pub cgroup_parent: String,
+    /// `-p`: container port (`80/tcp`) -> the host bindings asked for.
+    #[serde(default)]
+    pub port_bindings: mini_network::ports::PortBindings,
+    /// `-P`: every exposed port on a free host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--dns`: nameservers that replace the host's.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`, as `NAME:IP`.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// `--ip` on a user network.
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: String,
+}
+
+/// The container's network while it runs (Docker's `NetworkSettings`, which inspect projects):
+/// everything mini made for it, so that it can be undone from the record alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    pub endpoint: Option<mini_network::endpoint::Endpoint>,
 }
 
 /// Where a container is in its life: Docker's `State`.
@@ -135,6 +158,8 @@ pub struct ContainerRecord {
     pub config: ContainerConfig,
     pub host_config: HostConfig,
     pub state: State,
+    #[serde(default)]
+    pub network_settings: NetworkSettings,
 }
 
 impl ContainerRecord {
@@ -206,6 +231,24 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// Takes the lock on `path` if it is free; None if someone holds it.
+    pub fn try_acquire(path: &Path) -> Result<Option<Lock>> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(Error::io(path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock {
+                _file: file,
+                path: path.to_path_buf(),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(err)) => Err(Error::io(path)(err)),
+        }
+    }
+
     /// Waits for the lock on `path`, creating the file if needed.
     pub fn acquire(path: &Path) -> Result<Lock> {
         let file = File::options()
@@ -238,6 +281,7 @@ mod tests {
             config: ContainerConfig::default(),
             host_config: HostConfig::default(),
             state: State::default(),
+            network_settings: Default::default(),
         };
         let text = serde_json::to_string(&record).unwrap();
         assert!(text.contains("\"HostConfig\":{\"NetworkMode\""), "{text}");

@@ -325,6 +325,7 @@ mod tests {
                 ..HostConfig::default()
             },
             state: State::default(),
+            network_settings: Default::default(),
         }
     }
 

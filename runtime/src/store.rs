@@ -195,6 +195,7 @@ mod tests {
             config: ContainerConfig::default(),
             host_config: HostConfig::default(),
             state: State::default(),
+            network_settings: Default::default(),
         }
     }
 

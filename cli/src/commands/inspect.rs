@@ -183,7 +183,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
             "Binds": null,
             "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": network,
-            "PortBindings": {},
+            "PortBindings": host.port_bindings,
             "RestartPolicy": host.restart_policy,
             "AutoRemove": host.auto_remove,
             "CapAdd": host.cap_add,
@@ -199,25 +199,91 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "GraphDriver": {"Data": graph, "Name": "overlay2"},
         "Mounts": [],
         "Config": config_json,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "MacAddress": "",
-            "Networks": {
-                network.clone(): {
-                    "NetworkID": "",
-                    "EndpointID": "",
-                    "Gateway": "",
-                    "IPAddress": "",
-                    "IPPrefixLen": 0,
-                    "MacAddress": "",
-                }
-            },
+        "NetworkSettings": network_settings(engine, record),
+    })
+}
+
+/// Docker's `NetworkSettings`: filled while the container runs, from the endpoint mini made;
+/// the top-level address fields repeat the network's, as Docker's default bridge shows them
+/// (old tutorials grep `IPAddress` there).
+fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> Value {
+    let host = &record.host_config;
+    let endpoint = record
+        .network_settings
+        .endpoint
+        .as_ref()
+        .filter(|_| record.is_running());
+    let mut ports = serde_json::Map::new();
+    if record.is_running() && mini_runtime::networking::is_bridge_mode(&host.network_mode) {
+        for key in record.config.exposed_ports.keys() {
+            ports.insert(key.clone(), Value::Null);
+        }
+        for p in endpoint.map(|e| e.ports.as_slice()).unwrap_or_default() {
+            let key = format!("{}/{}", p.container_port, p.proto.as_str());
+            let entry = ports.entry(key).or_insert(json!([]));
+            if !entry.is_array() {
+                *entry = json!([]);
+            }
+            entry.as_array_mut().expect("an array").push(json!({
+                "HostIp": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    let text =
+        |f: fn(&mini_network::endpoint::Endpoint) -> String| endpoint.map(f).unwrap_or_default();
+    let network_id = match endpoint {
+        Some(e) => e.network_id.clone(),
+        None => engine
+            .networks
+            .get(&host.network_mode)
+            .map(|n| n.id)
+            .unwrap_or_default(),
+    };
+    let endpoint_id = endpoint
+        .map(|_| {
+            format!(
+                "{}{}",
+                &record.id[..32],
+                &network_id[..network_id.len().min(32)]
+            )
+        })
+        .unwrap_or_default();
+    let prefix = endpoint.map(|e| e.prefix_len).unwrap_or(0);
+    json!({
+        "Bridge": "",
+        "SandboxID": if endpoint.is_some() { record.id.clone() } else { String::new() },
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SandboxKey": text(|e| e.netns.display().to_string()),
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": endpoint_id,
+        "Gateway": text(|e| e.gateway.clone()),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": text(|e| e.ip.clone()),
+        "IPPrefixLen": prefix,
+        "IPv6Gateway": "",
+        "MacAddress": text(|e| e.mac.clone()),
+        "Networks": {
+            host.network_mode.clone(): {
+                "IPAMConfig": null,
+                "Links": null,
+                "Aliases": null,
+                "NetworkID": network_id,
+                "EndpointID": endpoint_id,
+                "Gateway": text(|e| e.gateway.clone()),
+                "IPAddress": text(|e| e.ip.clone()),
+                "IPPrefixLen": prefix,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "MacAddress": text(|e| e.mac.clone()),
+                "DriverOpts": null,
+            }
         },
     })
 }

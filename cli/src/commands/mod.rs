@@ -8,6 +8,8 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod login;
 pub mod logs;
+pub mod network;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod rmi;

@@ -159,6 +159,29 @@ fn command(record: &ContainerRecord, no_trunc: bool) -> String {
     }
 }
 
+/// PORTS: what a running container publishes, and what it exposes without publishing.
+pub fn ports(record: &ContainerRecord) -> String {
+    if !record.is_running() {
+        return String::new();
+    }
+    let published = record
+        .network_settings
+        .endpoint
+        .as_ref()
+        .map(|e| e.ports.clone())
+        .unwrap_or_default();
+    let exposed: Vec<mini_network::ports::PortKey> = record
+        .config
+        .exposed_ports
+        .keys()
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    if !mini_runtime::networking::is_bridge_mode(&record.host_config.network_mode) {
+        return String::new();
+    }
+    mini_network::ports::display(&published, &exposed)
+}
+
 fn row(record: &ContainerRecord, no_trunc: bool) -> Value {
     let image = if record.config.image.is_empty() {
         mini_storage::digest::short(&record.image_id).to_string()
@@ -173,7 +196,7 @@ fn row(record: &ContainerRecord, no_trunc: bool) -> Value {
         "RunningFor": human::ago(Some(&record.created)),
         "Status": status(record),
         "State": record.state.status,
-        "Ports": "",
+        "Ports": ports(record),
         "Names": record.name,
         "Labels": record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
     })
@@ -195,6 +218,7 @@ mod tests {
             config: ContainerConfig::default(),
             host_config: HostConfig::default(),
             state: State::default(),
+            network_settings: Default::default(),
         }
     }
 

@@ -81,9 +81,21 @@ pub struct CreateArgs {
     /// Set meta data on a container
     #[arg(short, long = "label")]
     label: Vec<String>,
-    /// Connect a container to a network (none or host for now)
-    #[arg(long, visible_alias = "net", default_value = "none")]
+    /// Connect a container to a network
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     network: String,
+    /// IPv4 address (e.g., 172.30.100.104), on a user-defined network
+    #[arg(long)]
+    ip: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long = "publish")]
     publish: Vec<String>,
@@ -123,22 +135,36 @@ pub struct StartArgs {
 /// The flags, checked and parsed: every bad value fails here, before anything is created.
 fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
     let invalid = |err: mini_runtime::Error| CliError::new(125, err);
-    if !args.publish.is_empty() || args.publish_all {
-        return Err(CliError::new(
-            125,
-            anyhow::anyhow!(
-                "publishing ports needs a bridge network, which this build of mini does not have yet; use --network host"
-            ),
-        ));
+    let mut publish = Vec::new();
+    for spec in &args.publish {
+        publish.extend(
+            mini_network::ports::parse_publish(spec).map_err(|err| CliError::new(125, err))?,
+        );
     }
-    if !["none", "host"].contains(&args.network.as_str()) {
-        return Err(CliError::new(
-            125,
-            anyhow::anyhow!(
-                "network {} not found (this build of mini has the none and host networks)",
-                args.network
-            ),
-        ));
+    let mut expose = Vec::new();
+    for spec in &args.expose {
+        // `--expose 80`, `--expose 80/udp`, `--expose 8000-8010`.
+        let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+        let parsed = mini_network::ports::parse_publish(&format!("{ports}/{proto}"))
+            .map_err(|err| CliError::new(125, err))?;
+        expose.extend(parsed.into_iter().map(|(key, _)| key));
+    }
+    let ip = args
+        .ip
+        .as_deref()
+        .map(|ip| {
+            ip.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                CliError::new(
+                    125,
+                    anyhow::anyhow!(
+                        "invalid argument \"{ip}\" for \"--ip\" flag: not an IPv4 address"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    if args.network == "host" && (!publish.is_empty() || args.publish_all) {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
     }
     let mut env = Vec::new();
     for file in &args.env_file {
@@ -195,6 +221,12 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         interactive: args.interactive,
         auto_remove: args.rm,
         network: args.network.clone(),
+        publish,
+        publish_all: args.publish_all,
+        expose,
+        ip,
+        dns: args.dns.clone(),
+        add_hosts: args.add_host.clone(),
         restart,
         memory: args
             .memory

@@ -1,0 +1,342 @@
+//! `mini network create|ls|inspect|rm|prune`: bridge networks as Docker shows them.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use mini_network::NetworkRecord;
+use mini_runtime::{ContainerRecord, Engine};
+
+use crate::commands::inspect::pretty;
+use crate::context::{CliError, CliResult, Context};
+use crate::human;
+use crate::template::Template;
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(InspectArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (bridge is the only one)
+    #[arg(short, long, default_value = "bridge")]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Set metadata on a network
+    #[arg(long = "label")]
+    label: Vec<String>,
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(context: &Context, command: NetworkCommand) -> CliResult {
+    let engine = context.engine()?;
+    match command {
+        NetworkCommand::Create(args) => create(&engine, args),
+        NetworkCommand::Ls(args) => ls(&engine, args),
+        NetworkCommand::Inspect(args) => inspect(&engine, args),
+        NetworkCommand::Rm(args) => rm(&engine, args),
+        NetworkCommand::Prune(args) => prune(&engine, args),
+    }
+}
+
+fn network_error(err: mini_network::Error) -> CliError {
+    CliError::one(err)
+}
+
+fn create(engine: &Engine, args: CreateArgs) -> CliResult {
+    if args.driver != "bridge" {
+        return Err(CliError::one(anyhow::anyhow!(
+            "plugin \"{}\" not found: mini has the bridge driver only",
+            args.driver
+        )));
+    }
+    let labels: BTreeMap<String, String> = args
+        .label
+        .iter()
+        .map(|l| mini_runtime::options::parse_label(l))
+        .collect();
+    let record = engine
+        .networks
+        .create(
+            &args.name,
+            args.subnet.as_deref(),
+            args.gateway.as_deref(),
+            labels,
+        )
+        .map_err(network_error)?;
+    println!("{}", record.id);
+    Ok(())
+}
+
+fn row(record: &NetworkRecord, no_trunc: bool) -> Value {
+    json!({
+        "ID": if no_trunc { record.id.clone() } else { record.id[..12].to_string() },
+        "Name": record.name,
+        "Driver": record.driver,
+        "Scope": "local",
+        "CreatedAt": record.created,
+        "Labels": record.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+    })
+}
+
+fn ls(engine: &Engine, args: LsArgs) -> CliResult {
+    let networks = engine.networks.list().map_err(network_error)?;
+    if args.quiet {
+        for n in &networks {
+            println!("{}", row(n, args.no_trunc)["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(());
+    }
+    if let Some(format) = &args.format {
+        let template =
+            Template::parse(format).map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+        for n in &networks {
+            println!("{}", template.render(&row(n, args.no_trunc)));
+        }
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "NETWORK ID".to_string(),
+        "NAME".into(),
+        "DRIVER".into(),
+        "SCOPE".into(),
+    ]];
+    for n in &networks {
+        let r = row(n, args.no_trunc);
+        rows.push(
+            ["ID", "Name", "Driver", "Scope"]
+                .iter()
+                .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                .collect(),
+        );
+    }
+    print!("{}", human::table(&rows));
+    Ok(())
+}
+
+/// The containers that use a network (any state), and the running ones' endpoints.
+fn members(engine: &Engine, record: &NetworkRecord) -> CliResult<Vec<ContainerRecord>> {
+    Ok(engine
+        .list()?
+        .into_iter()
+        .filter(|c| c.host_config.network_mode == record.name)
+        .collect())
+}
+
+/// Docker's `network inspect` object.
+pub fn network_json(engine: &Engine, record: &NetworkRecord) -> CliResult<Value> {
+    let mut containers = serde_json::Map::new();
+    for c in members(engine, record)? {
+        if let Some(e) = c
+            .network_settings
+            .endpoint
+            .as_ref()
+            .filter(|_| c.is_running())
+        {
+            containers.insert(
+                c.id.clone(),
+                json!({
+                    "Name": c.name,
+                    "EndpointID": format!("{}{}", &c.id[..32], &record.id[..32]),
+                    "MacAddress": e.mac,
+                    "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    let config = match (&record.subnet, &record.gateway) {
+        (Some(subnet), Some(gateway)) => json!([{"Subnet": subnet, "Gateway": gateway}]),
+        _ => json!([]),
+    };
+    let mut options = serde_json::Map::new();
+    if let Some(bridge) = &record.bridge {
+        options.insert("com.docker.network.bridge.name".into(), json!(bridge));
+        options.insert(
+            "com.docker.network.bridge.enable_ip_masquerade".into(),
+            json!("true"),
+        );
+    }
+    Ok(json!({
+        "Name": record.name,
+        "Id": record.id,
+        "Created": record.created,
+        "Scope": "local",
+        "Driver": record.driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": config},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": record.labels,
+    }))
+}
+
+fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
+    let template = args
+        .format
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &args.networks {
+        match engine.networks.get(name) {
+            Ok(record) => found.push(network_json(engine, &record)?),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    match template {
+        Some(template) => found
+            .iter()
+            .for_each(|v| println!("{}", template.render(v))),
+        None => println!("{}", pretty(&Value::Array(found))),
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+/// Removes a user network nobody uses: its rules, its bridge, its files.
+fn remove(engine: &Engine, record: &NetworkRecord) -> CliResult {
+    if record.is_builtin() {
+        return Err(CliError::one(anyhow::anyhow!(
+            "{} is a pre-defined network and cannot be removed",
+            record.name
+        )));
+    }
+    let users = members(engine, record)?;
+    if !users.is_empty() {
+        let names: Vec<&str> = users.iter().map(|c| c.name.as_str()).collect();
+        return Err(CliError::one(anyhow::anyhow!(
+            "error while removing network: network {} id {} has active endpoints ({})",
+            record.name,
+            record.id,
+            names.join(", ")
+        )));
+    }
+    if let (Some(bridge), Some(subnet)) = (&record.bridge, &record.subnet) {
+        mini_network::endpoint::remove_network(
+            &engine.network_config.nft_table,
+            &record.name,
+            bridge,
+            subnet,
+        )
+        .map_err(network_error)?;
+    }
+    engine.networks.remove(record).map_err(network_error)
+}
+
+fn rm(engine: &Engine, args: RmArgs) -> CliResult {
+    let mut failed = false;
+    for name in &args.networks {
+        let result = engine
+            .networks
+            .get(name)
+            .map_err(network_error)
+            .and_then(|record| remove(engine, &record));
+        match result {
+            Ok(()) => println!("{name}"),
+            Err(err) => {
+                if let Some(err) = err.error {
+                    eprintln!("Error response from daemon: {err}");
+                }
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
+    if !args.force {
+        eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let containers = engine.list()?;
+    let mut deleted = Vec::new();
+    for record in engine.networks.list().map_err(network_error)? {
+        if record.is_builtin()
+            || containers
+                .iter()
+                .any(|c| c.host_config.network_mode == record.name)
+        {
+            continue;
+        }
+        remove(engine, &record)?;
+        deleted.push(record.name);
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Networks:\n{}", deleted.join("\n"));
+    }
+    Ok(())
+}

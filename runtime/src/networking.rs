@@ -1,0 +1,228 @@
+//! Ties a container to its network: the address it holds (from its first start until `rm`),
+//! the ports it publishes, and the endpoint the network crate makes for it while it runs.
+//!
+//! Order matters for crash safety: the endpoint is written into the record before anything of
+//! it is made, and cleared only after all of it is undone. A `mini` process that dies in
+//! between leaves a record that names what may exist, and the next command undoes it.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use mini_network::endpoint::{self, Endpoint, Owner};
+use mini_network::ports::{HostBinding, PortKey, Published};
+use mini_network::{NetworkConfig, NetworkStore};
+
+use crate::error::{Error, Result};
+use crate::record::ContainerRecord;
+use crate::store::ContainerStore;
+
+impl From<mini_network::Error> for Error {
+    fn from(err: mini_network::Error) -> Error {
+        match err {
+            mini_network::Error::Io { path, source } => Error::Io { path, source },
+            mini_network::Error::Invalid(m) => Error::Invalid(m),
+            mini_network::Error::Conflict(m) | mini_network::Error::Exhausted(m) => {
+                Error::Conflict(m)
+            }
+            other => Error::System(other.to_string()),
+        }
+    }
+}
+
+/// Whether a network mode is a bridge network (the default `bridge` or a user network).
+pub fn is_bridge_mode(mode: &str) -> bool {
+    !matches!(mode, "none" | "host") && !mode.starts_with("container:")
+}
+
+/// The host side of every port the container publishes, with free ports picked for the
+/// requests that named none (`-p 80`, `-P`, a host range).
+pub fn resolve_ports(record: &ContainerRecord) -> Result<Vec<Published>> {
+    let mut requests: Vec<(PortKey, HostBinding)> = Vec::new();
+    for (key, bindings) in &record.host_config.port_bindings {
+        let key: PortKey = key.parse()?;
+        for binding in bindings {
+            requests.push((key, binding.clone()));
+        }
+    }
+    if record.host_config.publish_all_ports {
+        for key in record.config.exposed_ports.keys() {
+            let key: PortKey = key.parse()?;
+            if !requests.iter().any(|(k, _)| *k == key) {
+                requests.push((
+                    key,
+                    HostBinding {
+                        host_ip: String::new(),
+                        host_port: String::new(),
+                    },
+                ));
+            }
+        }
+    }
+    let mut out: Vec<Published> = Vec::new();
+    for (key, binding) in requests {
+        let host_ip =
+            match binding.host_ip.as_str() {
+                "" | "0.0.0.0" => None,
+                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
+                    Error::Invalid(format!("invalid host IP {ip:?} for port {key}"))
+                })?),
+            };
+        let candidate = |host_port| Published {
+            host_ip,
+            host_port,
+            container_port: key.port,
+            proto: key.proto,
+        };
+        let taken = |p: &Published, out: &[Published]| {
+            out.iter()
+                .any(|o| o.host_port == p.host_port && o.proto == p.proto)
+        };
+        let host_port = match binding.host_port.split_once('-') {
+            _ if binding.host_port.is_empty() => {
+                let mut port = endpoint::pick_port(host_ip, key.proto)?;
+                while taken(&candidate(port), &out) {
+                    port = endpoint::pick_port(host_ip, key.proto)?;
+                }
+                port
+            }
+            None => binding.host_port.parse().map_err(|_| {
+                Error::Invalid(format!("invalid host port {:?}", binding.host_port))
+            })?,
+            Some((a, b)) => {
+                let (a, b): (u16, u16) = (
+                    a.parse()
+                        .map_err(|_| Error::Invalid(format!("invalid host port range {a}-{b}")))?,
+                    b.parse()
+                        .map_err(|_| Error::Invalid(format!("invalid host port range {a}-{b}")))?,
+                );
+                (a..=b)
+                    .find(|port| {
+                        let p = candidate(*port);
+                        !taken(&p, &out) && endpoint::host_port_free(&p)
+                    })
+                    .ok_or_else(|| {
+                        Error::Conflict(format!("no free host port in {a}-{b} for {key}"))
+                    })?
+            }
+        };
+        let p = candidate(host_port);
+        if taken(&p, &out) {
+            return Err(Error::Invalid(format!(
+                "host port {}/{} is published twice",
+                p.host_port,
+                p.proto.as_str()
+            )));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+fn random_link_name() -> Result<String> {
+    let mut bytes = [0u8; 4];
+    let mut file = std::fs::File::open("/dev/urandom").map_err(Error::io("/dev/urandom"))?;
+    std::io::Read::read_exact(&mut file, &mut bytes).map_err(Error::io("/dev/urandom"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("veth{}", &hex[..7]))
+}
+
+fn owner<'a>(store: &'a ContainerStore, record: &'a ContainerRecord) -> Owner<'a> {
+    Owner {
+        container_id: &record.id,
+        container_name: &record.name,
+        root: store.root.to_str().unwrap_or(""),
+    }
+}
+
+/// Connects a container that is about to start to its bridge network: returns the namespace
+/// file its process must join, or None for `none` and `host`.
+pub fn connect(
+    store: &ContainerStore,
+    networks: &NetworkStore,
+    config: &NetworkConfig,
+    id: &str,
+) -> Result<Option<std::path::PathBuf>> {
+    let record = store.load(id)?;
+    if !is_bridge_mode(&record.host_config.network_mode) {
+        return Ok(None);
+    }
+    // Anything a crashed start left behind goes first.
+    disconnect(store, id)?;
+    let network = networks.get(&record.host_config.network_mode)?;
+    let wanted = match record.host_config.ip_address.as_str() {
+        "" => None,
+        ip => Some(
+            ip.parse()
+                .map_err(|_| Error::Invalid(format!("invalid IP address {ip:?}")))?,
+        ),
+    };
+    let ip = networks.allocate(&network, id, wanted)?;
+    let (subnet, gateway) = network
+        .addressing()
+        .ok_or_else(|| Error::Invalid(format!("network {} has no subnet", network.name)))?;
+    let endpoint = Endpoint {
+        network: network.name.clone(),
+        network_id: network.id.clone(),
+        bridge: network.bridge.clone().unwrap_or_default(),
+        subnet: subnet.to_string(),
+        ip: ip.to_string(),
+        prefix_len: subnet.prefix_len(),
+        gateway: gateway.to_string(),
+        mac: mini_network::link::format_mac(&mini_network::link::mac_for(ip)),
+        host_link: random_link_name()?,
+        netns: store.runroot.join("netns").join(id),
+        table: config.nft_table.clone(),
+        ports: resolve_ports(&record)?,
+    };
+    let record = store.update(id, |r| r.network_settings.endpoint = Some(endpoint.clone()))?;
+    if let Err(err) = endpoint::connect(&endpoint, &owner(store, &record)) {
+        let _ = store.update(id, |r| r.network_settings.endpoint = None);
+        return Err(err.into());
+    }
+    write_hosts(store, &record, Some(ip))?;
+    Ok(Some(endpoint.netns))
+}
+
+/// Undoes what [`connect`] made, from the record; the container keeps its address.
+pub fn disconnect(store: &ContainerStore, id: &str) -> Result<()> {
+    let record = store.load(id)?;
+    let Some(endpoint) = &record.network_settings.endpoint else {
+        return Ok(());
+    };
+    endpoint::disconnect(endpoint, &owner(store, &record))?;
+    store.update(id, |r| r.network_settings.endpoint = None)?;
+    Ok(())
+}
+
+/// Gives back the container's address (`mini rm`).
+pub fn release(root: &Path, record: &ContainerRecord) -> Result<()> {
+    if !is_bridge_mode(&record.host_config.network_mode) {
+        return Ok(());
+    }
+    let networks = NetworkStore::open(root, NetworkConfig::default())?;
+    match networks.get(&record.host_config.network_mode) {
+        Ok(network) => Ok(networks.release(&network.name, &record.id)?),
+        Err(mini_network::Error::NoSuchNetwork(_)) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The container's /etc/hosts: Docker's lines, `--add-host` entries, and its own address.
+pub fn write_hosts(
+    store: &ContainerStore,
+    record: &ContainerRecord,
+    ip: Option<Ipv4Addr>,
+) -> Result<()> {
+    let mut text = mini_network::files::hosts(
+        &record.config.hostname,
+        &ip.map(|ip| vec![ip.to_string()]).unwrap_or_default(),
+    );
+    for entry in &record.host_config.extra_hosts {
+        if let Some((name, addr)) = entry.split_once(':') {
+            text.push_str(&format!("{addr}\t{name}\n"));
+        }
+    }
+    let path = store.container_dir(&record.id).join("hosts");
+    // Written in place: a running container's bind mount holds this inode.
+    std::fs::write(&path, text).map_err(Error::io(&path))
+}
