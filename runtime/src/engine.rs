@@ -411,7 +411,7 @@ impl Engine {
     }
 
     /// A record that names an endpoint but is not running: a start died between connecting
-    /// and launching. Undone unless a start is under way right now (it holds start.lock).
+    /// and recording the container as running. Undone unless a start is under way right now (it holds start.lock).
     fn repair_half_start(&self, id: &str) -> Result<ContainerRecord> {
         let path = self.store.container_dir(id).join("start.lock");
         let Some(_start) = Lock::try_acquire(&path)? else {
@@ -419,6 +419,8 @@ impl Engine {
         };
         let record = self.store.load(id)?;
         if !record.is_running() && record.network_settings.endpoint.is_some() {
+            // The monitor may have got as far as creating the container before it died.
+            monitor::cleanup_libcontainer(&self.store, id);
             crate::networking::disconnect(&self.store, id)?;
             let _ = self.layers.unmount_container_layer(id);
         }

@@ -21,6 +21,30 @@ pub struct TestEnv {
     pub runroot: PathBuf,
     /// `MINI_CONFIG` for this test's `mini` commands.
     pub config: PathBuf,
+    /// The default network's subnet, a /24 of 10.200.0.0/13 no other test or route has.
+    pub subnet: String,
+}
+
+/// A /24 for a test's default network: random in 10.200.0.0/13, not routed on the host and
+/// not given to another test of this process (mini makes the route only when the bridge
+/// appears, so the routes alone cannot tell).
+pub fn pick_subnet() -> String {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+    let routes = host::run("ip", &["-4", "route", "show", "table", "all"]);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    let start = u32::from_str_radix(&host::random_hex(4), 16).unwrap_or(0) % 2048;
+    let n = (0..2048u32)
+        .map(|i| (start + i) % 2048)
+        .find(|n| {
+            let prefix = format!("10.{}.{}.", 200 + n / 256, n % 256);
+            !given.contains(n) && !routes.contains(&prefix)
+        })
+        .expect("a free /24 in 10.200.0.0/13");
+    given.insert(n);
+    format!("10.{}.{}.0/24", 200 + n / 256, n % 256)
 }
 
 impl TestEnv {
@@ -41,6 +65,7 @@ impl TestEnv {
             root: dir.join("root"),
             runroot: dir.join("run"),
             config: dir.join("config.toml"),
+            subnet: pick_subnet(),
             tag,
             dir,
         };
@@ -96,11 +121,65 @@ impl TestEnv {
     /// test's container cgroups apart (and findable by the leak check).
     pub fn write_config(&self, extra: &str) {
         let text = format!(
-            "# mini config for one end-to-end test\ncgroup-parent = \"{}\"\n{extra}",
-            self.cgroup_parent()
+            "# mini config for one end-to-end test\ncgroup-parent = \"{}\"\nbridge-name = \"{}\"\ndefault-subnet = \"{}\"\nnft-table = \"{}\"\n{extra}",
+            self.cgroup_parent(),
+            self.bridge_name(),
+            self.subnet,
+            self.nft_table(),
         );
         std::fs::write(&self.config, text)
             .unwrap_or_else(|e| panic!("write {}: {e}", self.config.display()));
+    }
+
+    /// This test's default bridge (`mb<tag>`, short enough for an interface name).
+    pub fn bridge_name(&self) -> String {
+        format!("mb{}", self.tag)
+    }
+
+    /// Another /24 no test or route has, for a user network.
+    pub fn spare_subnet(&self) -> String {
+        pick_subnet()
+    }
+
+    /// This test's nftables table.
+    pub fn nft_table(&self) -> String {
+        format!("mini-{}", self.tag)
+    }
+
+    /// This test's default network's gateway (`.1` of its subnet) and the nth container
+    /// address (`.2` is the first).
+    pub fn subnet_addr(&self, n: u8) -> String {
+        let base = self.subnet.trim_end_matches("0/24");
+        format!("{base}{n}")
+    }
+
+    /// Removes the bridge and the nft table mini keeps for this test's default network, as
+    /// Docker keeps docker0: only when no container is left on them (what is left then is a
+    /// leak, and the leak check reports it).
+    fn remove_default_network(&self) {
+        let table = self.nft_table();
+        let listing = crate::host::output(
+            std::process::Command::new("nft").args(["list", "table", "ip", &table]),
+        );
+        let text = String::from_utf8_lossy(&listing.stdout);
+        if listing.status.success() && !text.contains("ctr-") {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .output();
+        }
+        let bridge = self.bridge_name();
+        let ports = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if ports == 0
+            && std::path::Path::new("/sys/class/net")
+                .join(&bridge)
+                .exists()
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "delete", &bridge])
+                .output();
+        }
     }
 
     /// The cgroup this test's containers' cgroups go below.
@@ -144,6 +223,7 @@ impl Default for TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.remove_cgroup_parent();
+        self.remove_default_network();
         let found = self.leaks();
         let errors = leaks::clean(&found);
         // Never delete through a mount that survived the cleanup: it could be a host folder.

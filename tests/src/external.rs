@@ -114,6 +114,42 @@ impl ExternalHost {
     }
 }
 
+impl ExternalHost {
+    /// A TCP server on the external host: accepts one connection on `port` within 20 s, says
+    /// `hello from outside`, and returns the address the connection came from (what the
+    /// external host sees of the container: the host's address, when mini masquerades).
+    pub fn serve_once(&self, port: u16) -> std::thread::JoinHandle<Option<std::net::SocketAddr>> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let ns = File::open(format!("/run/netns/{}", self.netns)).expect("open the netns file");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            // SAFETY: setns on this thread only; the descriptor is open.
+            let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns into the external host");
+            let listener = std::net::TcpListener::bind(("0.0.0.0", port)).expect("listen");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let _ = ready_tx.send(());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut stream, peer)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.write_all(
+                            b"HTTP/1.0 200 OK\r\nContent-Length: 19\r\n\r\nhello from outside\n",
+                        );
+                        return Some(peer);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+            None
+        });
+        let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(5));
+        handle
+    }
+}
+
 impl Drop for ExternalHost {
     fn drop(&mut self) {
         // Deleting the namespace destroys eth0 inside it, and with it the host end of the pair.

@@ -46,7 +46,7 @@ pub fn find(dir: &Path, tag: &str) -> Vec<Leak> {
     leaks.extend(processes(&dir, tag));
     leaks.extend(mounts(&dir));
     leaks.extend(netns(tag));
-    leaks.extend(links(tag));
+    leaks.extend(links(&dir, tag));
     leaks.extend(nft_tables(tag));
     leaks.extend(cgroups(tag));
     leaks
@@ -246,14 +246,20 @@ fn netns(tag: &str) -> Vec<Leak> {
         .collect()
 }
 
-fn links(tag: &str) -> Vec<Leak> {
+/// Links with the tag in their name (the test's bridge), or whose alias names the test's
+/// folder (mini writes its root into the alias of every veth and bridge it makes).
+fn links(dir: &str, tag: &str) -> Vec<Leak> {
     let Ok(entries) = std::fs::read_dir("/sys/class/net") else {
         return Vec::new();
     };
     entries
         .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let alias = std::fs::read_to_string(entry.path().join("ifalias")).unwrap_or_default();
+            name.contains(tag) || alias.contains(dir)
+        })
         .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.contains(tag))
         .map(|name| Leak::Link { name })
         .collect()
 }

@@ -21,7 +21,8 @@ pub fn run(context: &Context, args: PortArgs) -> CliResult {
         .filter(|_| record.is_running())
         .map(|e| e.ports.clone())
         .unwrap_or_default();
-    ports.sort_by_key(|p| (p.container_port, p.proto, p.host_port));
+    // By container port; a port's bindings in the order they were asked for.
+    ports.sort_by_key(|p| (p.container_port, p.proto));
     let wanted = args
         .private_port
         .as_deref()

@@ -1,0 +1,599 @@
+//! Networking end to end: addresses on the default bridge, published ports reached from
+//! another machine (a network namespace), from the host and from containers, localhost-only
+//! publishing, UDP, ranges and -P, outbound masquerade, concurrency, user networks, bad input,
+//! and the repair of a start that died half way. Each test has its own bridge, subnet and nft
+//! table (from its config); the leak check covers links, netns files, tables and mounts.
+
+use std::collections::HashSet;
+use std::process::{Command, Output};
+
+use mini_tests::host::text;
+use mini_tests::{ExternalHost, Registry, TestEnv};
+
+fn lab() -> (TestEnv, Registry) {
+    let env = TestEnv::new();
+    let registry = Registry::start(&env.path("registry"));
+    registry.push_library(&["busybox", "nginx"]);
+    env.use_mirror(&registry);
+    (env, registry)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn inspect(env: &TestEnv, container: &str, format: &str) -> String {
+    env.run_ok(&["inspect", "-f", format, container])
+        .trim()
+        .to_string()
+}
+
+/// A port no process of the host listens on (the kernel's pick).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `curl` from the host (or, with `ext`, from the external host): the body, or None.
+fn curl(ext: Option<&ExternalHost>, url: &str) -> Option<String> {
+    let mut cmd = match ext {
+        Some(ext) => ext.command("curl"),
+        None => Command::new("curl"),
+    };
+    let out = cmd
+        .args(["-sf", "-m", "5", url])
+        .output()
+        .expect("run curl");
+    out.status.success().then(|| text(&out.stdout))
+}
+
+fn nft_table(env: &TestEnv) -> String {
+    text(
+        &Command::new("nft")
+            .args(["list", "table", "ip", &env.nft_table()])
+            .output()
+            .expect("nft")
+            .stdout,
+    )
+}
+
+/// The packet count of the DNAT rule for `port` in mini's table.
+fn dnat_packets(env: &TestEnv, port: u16) -> u64 {
+    let table = nft_table(env);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&format!("dport {port} counter")))
+        .unwrap_or_else(|| panic!("no DNAT rule for port {port} in:\n{table}"));
+    let after = line.split("packets ").nth(1).expect("a counter");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn veths_of(env: &TestEnv) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge_name()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn addresses_go_in_order_are_reused_and_show_as_docker_shows_them() {
+    let (env, _registry) = lab();
+    for name in ["a1", "a2", "a3"] {
+        env.run_ok(&["run", "-d", "--name", name, "busybox", "sleep", "300"]);
+    }
+    let ip = |name| inspect(&env, name, "{{.NetworkSettings.IPAddress}}");
+    assert_eq!(
+        [ip("a1"), ip("a2"), ip("a3")],
+        [env.subnet_addr(2), env.subnet_addr(3), env.subnet_addr(4)]
+    );
+    // The old field and the network's entry agree; the MAC comes from the address, as Docker's.
+    assert_eq!(
+        inspect(&env, "a1", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        ip("a1")
+    );
+    assert_eq!(
+        inspect(&env, "a1", "{{.NetworkSettings.Gateway}}"),
+        env.subnet_addr(1)
+    );
+    assert_eq!(
+        inspect(&env, "a1", "{{.NetworkSettings.IPPrefixLen}}"),
+        "24"
+    );
+    let octets: Vec<String> = ip("a1")
+        .split('.')
+        .map(|o| format!("{:02x}", o.parse::<u8>().unwrap()))
+        .collect();
+    assert_eq!(
+        inspect(&env, "a1", "{{.NetworkSettings.MacAddress}}"),
+        format!("02:42:{}", octets.join(":"))
+    );
+    // `inspect | grep IPAddr` shows what the lab shows.
+    let full = env.run_ok(&["container", "inspect", "a1"]);
+    let lines: Vec<&str> = full
+        .lines()
+        .filter(|l| l.contains("IPAddr"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "\"SecondaryIPAddresses\": null,".to_string(),
+            format!("\"IPAddress\": \"{}\",", ip("a1")),
+            format!("\"IPAddress\": \"{}\",", ip("a1")),
+        ]
+    );
+    // Inside: eth0 with the address, a default route via the gateway, loopback up.
+    let addr = env.run_ok(&["exec", "a1", "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {}/24", ip("a1"))), "{addr}");
+    let route = env.run_ok(&["exec", "a1", "ip", "route"]);
+    assert!(
+        route.contains(&format!("default via {}", env.subnet_addr(1))),
+        "{route}"
+    );
+    let hosts = env.run_ok(&["exec", "a1", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip("a1")), "{hosts}");
+    // Containers reach each other on the bridge.
+    env.run_ok(&["exec", "a1", "ping", "-c", "1", "-W", "2", &ip("a3")]);
+    assert_eq!(veths_of(&env), 3);
+    let network = env.run_ok(&["network", "inspect", "bridge"]);
+    assert!(network.contains(&format!("{}/24", ip("a2"))), "{network}");
+    assert!(network.contains(&env.bridge_name()), "{network}");
+
+    // A removed container's address goes to the next one; a stopped one keeps its own.
+    env.run_ok(&["rm", "-f", "a2"]);
+    env.run_ok(&["stop", "-t", "0", "a3"]);
+    assert_eq!(
+        ip("a3"),
+        "",
+        "a stopped container shows no address, as in Docker"
+    );
+    env.run_ok(&["run", "-d", "--name", "a4", "busybox", "sleep", "300"]);
+    assert_eq!(ip("a4"), env.subnet_addr(3));
+    env.run_ok(&["start", "a3"]);
+    assert_eq!(ip("a3"), env.subnet_addr(4));
+    env.run_ok(&["rm", "-f", "a1", "a3", "a4"]);
+    assert_eq!(veths_of(&env), 0);
+    assert!(!nft_table(&env).contains("ctr-"));
+}
+
+#[test]
+fn published_ports_reach_nginx_from_outside_the_host_localhost_and_containers() {
+    let (env, _registry) = lab();
+    let ext = ExternalHost::new(&env.tag);
+    let (public, local) = (free_port(), free_port());
+    env.run_ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "w1",
+        "-p",
+        &format!("{public}:80"),
+        "-p",
+        &format!("127.0.0.1:{local}:80"),
+        "nginx",
+    ]);
+    let ps = env.run_ok(&["ps"]);
+    assert!(
+        ps.contains(&format!(
+            "0.0.0.0:{public}->80/tcp, 127.0.0.1:{local}->80/tcp"
+        )),
+        "{ps}"
+    );
+    let port = env.run_ok(&["port", "w1"]);
+    assert_eq!(
+        port,
+        format!("80/tcp -> 0.0.0.0:{public}\n80/tcp -> 127.0.0.1:{local}\n")
+    );
+    let ip = inspect(&env, "w1", "{{.NetworkSettings.IPAddress}}");
+    let welcome = |body: Option<String>| body.is_some_and(|b| b.contains("Welcome to nginx"));
+    // Straight to the container's address, from the host.
+    assert!(welcome(curl(None, &format!("http://{ip}/"))));
+    let before = dnat_packets(&env, public);
+    // Another machine, through the host's address.
+    assert!(welcome(curl(
+        Some(&ext),
+        &format!("http://{}:{public}/", ext.host_addr)
+    )));
+    assert!(
+        dnat_packets(&env, public) > before,
+        "the DNAT counter moved"
+    );
+    // The host itself, on its own address and on 127.0.0.1.
+    assert!(welcome(curl(
+        None,
+        &format!("http://{}:{public}/", ext.host_addr)
+    )));
+    assert!(welcome(curl(None, &format!("http://127.0.0.1:{public}/"))));
+    // Localhost-only: the host reaches it, another machine does not.
+    assert!(welcome(curl(None, &format!("http://127.0.0.1:{local}/"))));
+    assert!(curl(Some(&ext), &format!("http://{}:{local}/", ext.host_addr)).is_none());
+    // Another container, through the host's address (hairpin), and the container itself.
+    let other = env.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "timeout",
+        "10",
+        "wget",
+        "-qO-",
+        &format!("http://{}:{public}/", ext.host_addr),
+    ]);
+    assert!(
+        text(&other.stdout).contains("Welcome to nginx"),
+        "{}",
+        text(&other.stderr)
+    );
+    let own = env.run_ok(&[
+        "exec",
+        "w1",
+        "curl",
+        "-sf",
+        "-m",
+        "5",
+        &format!("http://{}:{public}/", ext.host_addr),
+    ]);
+    assert!(own.contains("Welcome to nginx"));
+    // The rules are readable: a DNAT to the container's address with a comment naming it.
+    let table = nft_table(&env);
+    assert!(table.contains(&format!("dnat to {ip}:80")), "{table}");
+    assert!(
+        table.contains(&format!("container w1 0.0.0.0:{public}->80/tcp")),
+        "{table}"
+    );
+    // Stopped: nothing answers, and the container's rules are gone.
+    env.run_ok(&["stop", "w1"]);
+    assert!(curl(Some(&ext), &format!("http://{}:{public}/", ext.host_addr)).is_none());
+    assert!(!nft_table(&env).contains("ctr-"));
+    env.run_ok(&["start", "w1"]);
+    assert!(welcome(curl(
+        Some(&ext),
+        &format!("http://{}:{public}/", ext.host_addr)
+    )));
+    env.run_ok(&["rm", "-f", "w1"]);
+}
+
+#[test]
+fn udp_ranges_and_publish_all() {
+    let (env, _registry) = lab();
+    // UDP: a datagram to the published port reaches a socket in the container's namespace
+    // (busybox has no UDP server: the test listens there itself, from its netns file).
+    let udp = free_port();
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "u1",
+        "-p",
+        &format!("{udp}:5353/udp"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(env
+        .run_ok(&["ps"])
+        .contains(&format!("0.0.0.0:{udp}->5353/udp")));
+    let netns = inspect(&env, "u1", "{{.NetworkSettings.SandboxKey}}");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(&netns).expect("open the container's netns file");
+        // SAFETY: setns on this thread only; the descriptor is open.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let socket = std::net::UdpSocket::bind("0.0.0.0:5353").expect("bind in the container");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        socket.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+    });
+    ready_rx.recv().unwrap();
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(b"over udp", ("127.0.0.1", udp))
+        .unwrap();
+    assert_eq!(receiver.join().unwrap().as_deref(), Some(&b"over udp"[..]));
+    // A range: three ports, shown folded as Docker folds them.
+    // Below the kernel's ephemeral ports, which other tests' connections use.
+    let base = 20000 + (free_port() % 10000);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "-p",
+        &format!("{base}-{}:8000-8002", base + 2),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ps = env.run_ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert!(
+        ps.contains(&format!("r1 0.0.0.0:{base}-{}->8000-8002/tcp", base + 2)),
+        "{ps}"
+    );
+    // -P: nginx's EXPOSE 80 on a free port, reachable.
+    env.run_ok(&["run", "-d", "--name", "p1", "-P", "nginx"]);
+    let mapped = env.run_ok(&["port", "p1", "80"]);
+    let host_port = mapped.trim().rsplit(':').next().unwrap().to_string();
+    assert!(curl(None, &format!("http://127.0.0.1:{host_port}/"))
+        .is_some_and(|b| b.contains("Welcome to nginx")));
+    env.run_ok(&["rm", "-f", "u1", "r1", "p1"]);
+}
+
+#[test]
+fn containers_reach_the_outside_through_masquerade() {
+    let (env, _registry) = lab();
+    let ext = ExternalHost::new(&env.tag);
+    let port = free_port();
+    let server = ext.serve_once(port);
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "timeout",
+        "10",
+        "wget",
+        "-qO-",
+        &format!("http://{}:{port}/", ext.addr),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello from outside"));
+    let peer = server
+        .join()
+        .unwrap()
+        .expect("the external host saw a connection");
+    assert_eq!(
+        peer.ip().to_string(),
+        ext.host_addr.to_string(),
+        "the container's address is masqueraded behind the host's"
+    );
+}
+
+#[test]
+fn thirty_concurrent_runs_get_thirty_addresses() {
+    let (env, _registry) = lab();
+    env.run_ok(&["pull", "busybox"]);
+    let env = &env;
+    let ips: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..30)
+            .map(|i| {
+                scope.spawn(move || {
+                    let name = format!("c{i}");
+                    env.run_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
+                    inspect(env, &name, "{{.NetworkSettings.IPAddress}}")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let unique: HashSet<&String> = ips.iter().collect();
+    assert_eq!(unique.len(), 30, "{ips:?}");
+    let expected: HashSet<String> = (2..32).map(|n| env.subnet_addr(n)).collect();
+    assert_eq!(ips.iter().cloned().collect::<HashSet<_>>(), expected);
+    assert_eq!(veths_of(env), 30);
+    let names: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    env.run_ok(&args);
+    assert_eq!(veths_of(env), 0);
+}
+
+#[test]
+fn user_networks_have_their_own_bridge_subnet_and_fixed_addresses() {
+    let (env, _registry) = lab();
+    let subnet = env.spare_subnet();
+    let id = env.run_ok(&["network", "create", "--subnet", &subnet, "labnet"]);
+    let net_ip = |n: u8| format!("{}{n}", subnet.trim_end_matches("0/24"));
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n1",
+        "--network",
+        "labnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n2",
+        "--network",
+        "labnet",
+        "--ip",
+        &net_ip(50),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        inspect(&env, "n1", "{{.NetworkSettings.Networks.labnet.IPAddress}}"),
+        net_ip(2)
+    );
+    assert_eq!(
+        inspect(&env, "n2", "{{.NetworkSettings.IPAddress}}"),
+        net_ip(50)
+    );
+    env.run_ok(&["exec", "n1", "ping", "-c", "1", "-W", "2", &net_ip(50)]);
+    let bridge = format!("br-{}", &id.trim()[..12]);
+    assert!(std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
+    let ls = env.run_ok(&["network", "ls"]);
+    assert!(
+        ls.contains("labnet") && ls.contains(&id.trim()[..12]),
+        "{ls}"
+    );
+    // In use: refused. Empty: removed, bridge and all.
+    let busy = env.run(&["network", "rm", "labnet"]);
+    assert_eq!(code(&busy), 1);
+    assert!(
+        text(&busy.stderr).contains("active endpoints"),
+        "{}",
+        text(&busy.stderr)
+    );
+    env.run_ok(&["rm", "-f", "n1", "n2"]);
+    assert_eq!(env.run_ok(&["network", "rm", "labnet"]).trim(), "labnet");
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
+}
+
+#[test]
+fn bad_network_input_gets_clear_errors_and_leaves_nothing() {
+    let (env, _registry) = lab();
+    env.run_ok(&["pull", "busybox"]);
+    for (args, words) in [
+        (vec!["-p", "80:abc"], "invalid container port"),
+        (vec!["-p", "99999:80"], "invalid host port"),
+        (vec!["-p", "8000-8001:80-82"], "same size"),
+        (vec!["-p", "80/sctp"], "protocol"),
+        (vec!["--network", "nosuch"], "network nosuch not found"),
+        (vec!["--ip", "10.1.2.3"], "user defined networks only"),
+        (vec!["--add-host", "nohost"], "--add-host"),
+    ] {
+        let mut full = vec!["run", "-d"];
+        full.extend(args.iter().copied());
+        full.extend(["busybox", "true"]);
+        let out = env.run(&full);
+        assert_eq!(code(&out), 125, "{full:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(words),
+            "{full:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "", "nothing was created");
+    // A port already published: refused at start, nothing of the second container's network
+    // stays, and the first keeps its port.
+    let port = free_port();
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "-p",
+        &format!("{port}:80"),
+        "nginx",
+    ]);
+    let second = env.run(&[
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "-p",
+        &format!("{port}:80"),
+        "nginx",
+    ]);
+    assert_eq!(code(&second), 125);
+    assert!(
+        text(&second.stderr).contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(veths_of(&env), 1);
+    assert_eq!(inspect(&env, "second", "{{.State.Status}}"), "created");
+    assert!(curl(None, &format!("http://127.0.0.1:{port}/")).is_some());
+    // A port a host process listens on is refused too.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let taken = listener.local_addr().unwrap().port();
+    let out = env.run(&[
+        "run",
+        "-d",
+        "--name",
+        "third",
+        "-p",
+        &format!("{taken}:80"),
+        "busybox",
+        "sleep",
+        "5",
+    ]);
+    assert_eq!(code(&out), 125, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("port is already allocated"));
+    // Networks: overlapping subnets, pre-defined networks.
+    let spare = env.spare_subnet();
+    env.run_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &spare.replace(".0/24", ".0/25"),
+        "one",
+    ]);
+    let overlap = env.run(&[
+        "network",
+        "create",
+        "--subnet",
+        &spare.replace(".0/24", ".0/26"),
+        "two",
+    ]);
+    assert_eq!(code(&overlap), 1);
+    assert!(
+        text(&overlap.stderr).contains("overlaps"),
+        "{}",
+        text(&overlap.stderr)
+    );
+    let builtin = env.run(&["network", "rm", "bridge"]);
+    assert!(
+        text(&builtin.stderr).contains("pre-defined"),
+        "{}",
+        text(&builtin.stderr)
+    );
+    env.run_ok(&["network", "rm", "one"]);
+    env.run_ok(&["rm", "-f", "first", "second", "third"]);
+    let ls = env.run_ok(&["ps", "-aq"]);
+    assert_eq!(ls, "");
+    let _ = env.run(&["rm", "-f"]);
+}
+
+#[test]
+fn a_start_that_died_after_connecting_is_undone_by_the_next_command() {
+    let (env, _registry) = lab();
+    let port = free_port();
+    let id = env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w1",
+        "-p",
+        &format!("{port}:80"),
+        "nginx",
+    ]);
+    let id = id.trim();
+    // Make the record look as a `mini start` that was killed after connecting and before it
+    // recorded the container as running: an endpoint, status `created`, no monitor.
+    let record_path = env.root.join("containers").join(id).join("config.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    let monitor = record["State"]["MonitorPid"].as_i64().unwrap() as i32;
+    // SAFETY: a plain kill(2) of the pid mini's own record names as the monitor.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    record["State"]["Status"] = "created".into();
+    record["State"]["Pid"] = 0.into();
+    record["State"]["MonitorPid"] = 0.into();
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+    assert!(
+        nft_table(&env).contains("ctr-"),
+        "the stale DNAT is there before the repair"
+    );
+    assert_eq!(veths_of(&env), 1);
+    // The next command notices and undoes it: no stale DNAT captures the port.
+    env.run_ok(&["ps", "-a"]);
+    assert!(!nft_table(&env).contains("ctr-"), "{}", nft_table(&env));
+    assert_eq!(veths_of(&env), 0);
+    assert!(!env.runroot.join("netns").join(id).exists());
+    // And the container starts again on the same port.
+    env.run_ok(&["start", "w1"]);
+    assert!(curl(None, &format!("http://127.0.0.1:{port}/")).is_some_and(|b| b.contains("nginx")));
+    env.run_ok(&["rm", "-f", "w1"]);
+}
