@@ -280,10 +280,8 @@ fn udp_ranges_and_publish_all() {
         use std::os::fd::AsRawFd;
         let ns = std::fs::File::open(&netns).expect("open the container's netns file");
         // SAFETY: setns on this thread only; the descriptor is open.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(entered, 0, "setns into the container's namespace");
         let socket = std::net::UdpSocket::bind("0.0.0.0:5353").expect("bind in the container");
         socket
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
