@@ -459,9 +459,10 @@ impl Engine {
             return Ok(record);
         }
         monitor::cleanup_libcontainer(&self.store, id);
-        let _ = crate::networking::disconnect(&self.store, id);
+        let mut record = record;
+        // Under the container's lock already: `undo`, not `disconnect`, which would take it.
+        let _ = crate::networking::undo(&self.store, &mut record);
         let _ = self.layers.unmount_container_layer(id);
-        let mut record = self.store.load(id)?;
         record.state.status = "exited".into();
         record.state.pid = 0;
         record.state.exit_code = 255;
@@ -704,7 +705,9 @@ impl Engine {
         let id = record.id.clone();
         let _lock = self.store.lock(&id)?;
         monitor::cleanup_libcontainer(&self.store, &id);
-        crate::networking::disconnect(&self.store, &id)?;
+        // Under the container's lock: `undo`, not `disconnect`, which would take it again.
+        let mut current = self.store.load(&id)?;
+        crate::networking::undo(&self.store, &mut current)?;
         crate::networking::release(&self.store.root, &record)?;
         self.layers.remove_container_layer(&id)?;
         drop(_lock);

@@ -87,8 +87,10 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
                         r.state.pid = 0;
                         r.state.monitor_pid = 0;
                     });
-                    send(&mut report, failure(&err));
+                    // Undone before the report: `mini start` returns to a clean host.
+                    let _ = crate::networking::disconnect(store, id);
                     let _ = layers.unmount_container_layer(id);
+                    send(&mut report, failure(&err));
                     return code as i32;
                 }
                 return finish(store, &layers, id, code as i32, false, Some(message));

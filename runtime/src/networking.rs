@@ -183,14 +183,26 @@ pub fn connect(
     Ok(Some(endpoint.netns))
 }
 
-/// Undoes what [`connect`] made, from the record; the container keeps its address.
+/// Undoes what [`connect`] made, from the record; the container keeps its address. Takes
+/// the container's lock to clear the record's endpoint.
 pub fn disconnect(store: &ContainerStore, id: &str) -> Result<()> {
     let record = store.load(id)?;
+    if record.network_settings.endpoint.is_none() {
+        return Ok(());
+    }
+    let mut undone = record.clone();
+    undo(store, &mut undone)?;
+    store.update(id, |r| r.network_settings.endpoint = None)?;
+    Ok(())
+}
+
+/// [`disconnect`] for a caller that holds the container's lock and saves `record` itself.
+pub fn undo(store: &ContainerStore, record: &mut ContainerRecord) -> Result<()> {
     let Some(endpoint) = &record.network_settings.endpoint else {
         return Ok(());
     };
-    endpoint::disconnect(endpoint, &owner(store, &record))?;
-    store.update(id, |r| r.network_settings.endpoint = None)?;
+    endpoint::disconnect(endpoint, &owner(store, record))?;
+    record.network_settings.endpoint = None;
     Ok(())
 }
 

@@ -489,12 +489,15 @@ fn a_killed_monitor_and_a_reboot_are_repaired() {
     let monitor = mini_tests::host::run("pgrep", &["-f", &format!("__monitor {id}")]);
     let pid = inspect(&env, "orphan", "{{.State.Pid}}");
     let merged = inspect(&env, "orphan", "{{.GraphDriver.Data.MergedDir}}");
+    let netns = inspect(&env, "orphan", "{{.NetworkSettings.SandboxKey}}");
     // No mini command runs between these steps: the next one must find everything gone.
     mini_tests::host::run("kill", &["-9", monitor.trim(), &pid]);
     eventually("the processes are gone", || {
         !std::path::Path::new(&format!("/proc/{}", monitor.trim())).exists()
     });
     mini_tests::host::run("umount", &["-l", &merged]);
+    // The network namespace file is a mount under the runtime folder: a reboot takes it too.
+    mini_tests::host::run("umount", &["-l", &netns]);
     std::fs::remove_dir_all(&env.runroot).unwrap();
     std::fs::create_dir(&env.runroot).unwrap();
     assert_eq!(inspect(&env, "orphan", "{{.State.Status}}"), "exited");
