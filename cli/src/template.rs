@@ -29,6 +29,14 @@ enum Arg {
 }
 
 impl Template {
+    /// A `--format` flag's template: a bad one is a usage error (125), as in Docker.
+    pub fn from_flag(format: Option<&str>) -> crate::context::CliResult<Option<Template>> {
+        format
+            .map(Template::parse)
+            .transpose()
+            .map_err(|e| crate::context::CliError::new(125, anyhow::anyhow!(e)))
+    }
+
     pub fn parse(format: &str) -> Result<Template, String> {
         let (table, body) = match format.strip_prefix("table") {
             Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {

@@ -1,6 +1,8 @@
-//! Network namespaces. A container's namespace is made by libcontainer when the container is
-//! created; before its process starts, mini enters that namespace from a helper thread (setns
-//! changes only the calling thread) to set it up. For `--network none` that is loopback only.
+//! Network namespaces. A container on a bridge network gets a namespace file made here
+//! ([`create`], as `ip netns add` does) and set up before its process joins it; one on
+//! `--network none` gets a fresh namespace from libcontainer, whose loopback mini brings up
+//! ([`loopback_up`]). Work inside a namespace runs on a helper thread that entered it (setns
+//! changes only the calling thread).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 

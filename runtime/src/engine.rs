@@ -146,30 +146,21 @@ impl Engine {
         self.layers.create_container_layer(&record.id, &chain)?;
         let dir = self.store.container_dir(&record.id);
         let hostname = format!("{}\n", record.config.hostname);
-        let (hosts, resolv) = if record.host_config.network_mode == "host" {
-            (
-                std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            )
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = if record.host_config.network_mode == "host" {
+            // The host's files as they are, as Docker does for --network host.
+            let path = dir.join("hosts");
+            std::fs::write(&path, std::fs::read("/etc/hosts").unwrap_or_default())
+                .map_err(Error::io(&path))?;
+            host_resolv
         } else {
-            (
-                String::new(),
-                mini_network::files::resolv_conf_with(
-                    &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-                    &record.host_config.dns,
-                ),
-            )
+            // Its own address goes in when it is connected (networking::connect).
+            crate::networking::write_hosts(&self.store, record, None)?;
+            mini_network::files::resolv_conf_with(&host_resolv, &record.host_config.dns)
         };
-        for (name, text) in [
-            ("hostname", hostname),
-            ("hosts", hosts),
-            ("resolv.conf", resolv),
-        ] {
+        for (name, text) in [("hostname", hostname), ("resolv.conf", resolv)] {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(Error::io(&path))?;
-        }
-        if record.host_config.network_mode != "host" {
-            crate::networking::write_hosts(&self.store, record, None)?;
         }
         let log = self.store.log_path(&record.id);
         std::fs::write(&log, b"").map_err(Error::io(&log))?;

@@ -186,12 +186,11 @@ pub fn connect(
 /// Undoes what [`connect`] made, from the record; the container keeps its address. Takes
 /// the container's lock to clear the record's endpoint.
 pub fn disconnect(store: &ContainerStore, id: &str) -> Result<()> {
-    let record = store.load(id)?;
+    let mut record = store.load(id)?;
     if record.network_settings.endpoint.is_none() {
         return Ok(());
     }
-    let mut undone = record.clone();
-    undo(store, &mut undone)?;
+    undo(store, &mut record)?;
     store.update(id, |r| r.network_settings.endpoint = None)?;
     Ok(())
 }

@@ -48,7 +48,7 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HostConfig {
-    /// `none`, `host` (bridge networks come with the network crate).
+    /// `bridge`, `none`, `host`, or a user network's name.
     pub network_mode: String,
     pub auto_remove: bool,
     pub restart_policy: RestartPolicy,
@@ -230,15 +230,19 @@ pub struct Lock {
     pub path: PathBuf,
 }
 
+fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io(path))
+}
+
 impl Lock {
     /// Takes the lock on `path` if it is free; None if someone holds it.
     pub fn try_acquire(path: &Path) -> Result<Option<Lock>> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(Error::io(path))?;
+        let file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Lock {
                 _file: file,
@@ -251,12 +255,7 @@ impl Lock {
 
     /// Waits for the lock on `path`, creating the file if needed.
     pub fn acquire(path: &Path) -> Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(Error::io(path))?;
+        let file = open_lock_file(path)?;
         file.lock().map_err(Error::io(path))?;
         Ok(Lock {
             _file: file,

@@ -44,12 +44,7 @@ pub fn run(context: &Context, args: InspectArgs, kind: Kind) -> CliResult {
             ))
         }
     };
-    let template = args
-        .format
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    let template = Template::from_flag(args.format.as_deref())?;
     let engine = context.engine()?;
     let mut found = Vec::new();
     let mut failed = false;

@@ -140,9 +140,7 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
         }
         return Ok(());
     }
-    if let Some(format) = &args.format {
-        let template =
-            Template::parse(format).map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    if let Some(template) = Template::from_flag(args.format.as_deref())? {
         for n in &networks {
             println!("{}", template.render(&row(n, args.no_trunc)));
         }
@@ -230,12 +228,7 @@ pub fn network_json(engine: &Engine, record: &NetworkRecord) -> CliResult<Value>
 }
 
 fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
-    let template = args
-        .format
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    let template = Template::from_flag(args.format.as_deref())?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &args.networks {

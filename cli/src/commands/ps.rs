@@ -75,7 +75,7 @@ pub fn run(context: &Context, args: PsArgs) -> CliResult {
         .format
         .clone()
         .unwrap_or("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into());
-    let template = Template::parse(&format).map_err(|e| CliError::new(125, anyhow::anyhow!(e)))?;
+    let template = Template::from_flag(Some(&format))?.expect("a format was given");
     if template.table {
         let mut lines = vec![template.header(column_name)];
         lines.extend(rows.iter().map(|r| template.render(r)));
@@ -161,7 +161,9 @@ fn command(record: &ContainerRecord, no_trunc: bool) -> String {
 
 /// PORTS: what a running container publishes, and what it exposes without publishing.
 pub fn ports(record: &ContainerRecord) -> String {
-    if !record.is_running() {
+    if !record.is_running()
+        || !mini_runtime::networking::is_bridge_mode(&record.host_config.network_mode)
+    {
         return String::new();
     }
     let published = record
@@ -176,9 +178,6 @@ pub fn ports(record: &ContainerRecord) -> String {
         .keys()
         .filter_map(|k| k.parse().ok())
         .collect();
-    if !mini_runtime::networking::is_bridge_mode(&record.host_config.network_mode) {
-        return String::new();
-    }
     mini_network::ports::display(&published, &exposed)
 }
 
