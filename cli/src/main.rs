@@ -99,6 +99,11 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(commands::network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
     /// The per-container monitor (started by mini itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -138,6 +143,8 @@ enum ContainerCommand {
     Prune(commands::lifecycle::PruneArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -245,6 +252,10 @@ fn main() -> ExitCode {
             commands::port::run(&context, args)
         }
         Command::Network(command) => commands::network::run(&context, command),
+        Command::Volume(command) => commands::volume::run(&context, command),
+        Command::Cp(args) | Command::Container(ContainerCommand::Cp(args)) => {
+            commands::cp::run(&context, args)
+        }
         Command::Ps(args) | Command::Container(ContainerCommand::Ls(args)) => {
             commands::ps::run(&context, args)
         }

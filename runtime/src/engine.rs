@@ -74,6 +74,12 @@ pub struct CreateOptions {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub labels: BTreeMap<String, String>,
+    /// `-v` values.
+    pub volumes: Vec<String>,
+    /// `--mount` values.
+    pub mounts: Vec<String>,
+    /// `--volumes-from` values.
+    pub volumes_from: Vec<String>,
 }
 
 /// What `exec` takes.
@@ -99,6 +105,7 @@ pub struct Engine {
     pub config: crate::config::RuntimeConfig,
     pub networks: mini_network::NetworkStore,
     pub network_config: mini_network::NetworkConfig,
+    pub volumes: crate::volumes::VolumeStore,
 }
 
 impl Engine {
@@ -124,26 +131,98 @@ impl Engine {
             config,
             networks: mini_network::NetworkStore::open(root, network_config.clone())?,
             network_config,
+            volumes: crate::volumes::VolumeStore::open(root)?,
         })
     }
 
     /// Creates a container from a local image: its record, its writable layer and its files.
     /// Nothing is left behind when this fails.
     pub fn create(&self, image: &ImageRecord, options: &CreateOptions) -> Result<ContainerRecord> {
-        let record = self.new_record(image, options)?;
-        self.store.create(&record)?;
-        let prepared = self.prepare(&record, image);
+        let mut record = self.new_record(image, options)?;
+        // Volumes are made and the record written under the volume store's lock, so that a
+        // `volume rm` sees either no container or one that uses the volume.
+        let volumes_lock = if record.mounts.iter().any(|m| m.is_volume()) {
+            Some(self.volumes.lock()?)
+        } else {
+            None
+        };
+        let mut made = Vec::new();
+        let mut to_fill = Vec::new();
+        let ready = self
+            .make_mount_sources(&mut record, &mut made, &mut to_fill)
+            .and_then(|()| self.store.create(&record));
+        if let Err(err) = ready {
+            for name in &made {
+                let _ = self.volumes.remove(name);
+            }
+            return Err(err);
+        }
+        drop(volumes_lock);
+        let prepared = self.prepare(&record, image, &to_fill);
         if let Err(err) = prepared {
             let _ = self.layers.remove_container_layer(&record.id);
             let _ = self.store.delete(&record.id);
+            let _lock = self.volumes.lock();
+            for name in &made {
+                let _ = self.volumes.remove(name);
+            }
             return Err(err);
         }
         Ok(record)
     }
 
-    fn prepare(&self, record: &ContainerRecord, image: &ImageRecord) -> Result<()> {
+    /// Makes what the container's mounts need: its volumes (named ones if missing, anonymous
+    /// ones always; `made` lists the new ones) and, for `-v`, a missing bind source folder.
+    /// `to_fill`: the new or empty volumes to fill from the image.
+    fn make_mount_sources(
+        &self,
+        record: &mut ContainerRecord,
+        made: &mut Vec<String>,
+        to_fill: &mut Vec<(String, PathBuf)>,
+    ) -> Result<()> {
+        for mount in &mut record.mounts {
+            match mount.kind.as_str() {
+                "volume" => {
+                    let name = Some(mount.name.as_str()).filter(|n| !n.is_empty());
+                    let mut labels = BTreeMap::new();
+                    if name.is_none() {
+                        labels.insert(crate::volumes::ANONYMOUS_LABEL.to_string(), String::new());
+                    }
+                    let (volume, new) = self.volumes.create(name, labels)?;
+                    if new {
+                        made.push(volume.name.clone());
+                    }
+                    let data = self.volumes.mountpoint(&volume.name);
+                    let empty = std::fs::read_dir(&data)
+                        .map(|mut d| d.next().is_none())
+                        .unwrap_or(false);
+                    if empty && !mount.no_copy {
+                        to_fill.push((mount.destination.clone(), data.clone()));
+                    }
+                    mount.name = volume.name;
+                    mount.source = data.to_string_lossy().into_owned();
+                }
+                "bind" if mount.create_source => {
+                    let source = std::path::Path::new(&mount.source);
+                    if !source.exists() {
+                        std::fs::create_dir_all(source).map_err(Error::io(source))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        record: &ContainerRecord,
+        image: &ImageRecord,
+        to_fill: &[(String, PathBuf)],
+    ) -> Result<()> {
         let chain: Vec<String> = image.layers.iter().map(|l| l.chain_id.clone()).collect();
         self.layers.create_container_layer(&record.id, &chain)?;
+        self.fill_volumes(record, to_fill)?;
         let dir = self.store.container_dir(&record.id);
         let hostname = format!("{}\n", record.config.hostname);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -213,7 +292,7 @@ impl Engine {
             env.push(entry.clone());
         }
 
-        let id = random_id()?;
+        let id = crate::record::random_id()?;
         let name = match &options.name {
             Some(name) => {
                 let name = name.strip_prefix('/').unwrap_or(name);
@@ -279,6 +358,7 @@ impl Engine {
             })
             .unwrap_or_default();
         labels.extend(options.labels.clone());
+        let mounts = self.mounts_for(options, image_config)?;
 
         Ok(ContainerRecord {
             id,
@@ -343,10 +423,63 @@ impl Engine {
                 dns: options.dns.clone(),
                 extra_hosts: options.add_hosts.clone(),
                 ip_address: options.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                binds: options.volumes.clone(),
+                mounts: mounts
+                    .iter()
+                    .filter(|(_, flag)| *flag)
+                    .map(|(m, _)| {
+                        serde_json::json!({
+                            "Type": m.kind,
+                            "Source": if m.kind == "volume" { &m.name } else { &m.source },
+                            "Target": m.destination,
+                            "ReadOnly": !m.rw,
+                        })
+                    })
+                    .collect(),
+                volumes_from: options.volumes_from.clone(),
             },
             state: State::default(),
             network_settings: Default::default(),
+            mounts: mounts.into_iter().map(|(m, _)| m).collect(),
         })
+    }
+
+    /// The container's mounts from `-v`, `--mount`, `--volumes-from` and the image's VOLUME
+    /// entries (flagged true when they come from `--mount`, for `HostConfig.Mounts`).
+    fn mounts_for(
+        &self,
+        options: &CreateOptions,
+        image_config: &serde_json::Value,
+    ) -> Result<Vec<(crate::mounts::MountPoint, bool)>> {
+        use crate::mounts;
+        let mut explicit = Vec::new();
+        for spec in &options.volumes {
+            explicit.push(mounts::parse_volume_flag(spec)?);
+        }
+        let from_mount_flag = options
+            .mounts
+            .iter()
+            .map(|spec| mounts::parse_mount_flag(spec))
+            .collect::<Result<Vec<_>>>()?;
+        explicit.extend(from_mount_flag.iter().cloned());
+        let mut inherited = Vec::new();
+        for spec in &options.volumes_from {
+            let (name, mode) = mounts::parse_volumes_from(spec)?;
+            let other = self.find(name)?;
+            inherited.extend(mounts::from_container(&other.mounts, mode));
+        }
+        let image_volumes: Vec<String> = image_config["Volumes"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let all = mounts::assemble(inherited, explicit, &image_volumes)?;
+        Ok(all
+            .into_iter()
+            .map(|m| {
+                let flagged = from_mount_flag.contains(&m);
+                (m, flagged)
+            })
+            .collect())
     }
 
     /// The network a new container joins, checked: `bridge`, `none`, `host`, or a user
@@ -465,6 +598,7 @@ impl Engine {
             let _ = crate::networking::release(&self.store.root, &record);
             let _ = self.layers.remove_container_layer(id);
             let _ = self.store.delete(id);
+            let _ = crate::volumes::remove_anonymous(&self.store, &record);
             return Err(Error::NoSuchContainer(id.to_string()));
         }
         self.store.save(&record)?;
@@ -478,9 +612,12 @@ impl Engine {
         let result = self.start_locked(id, attach);
         if result.is_err() {
             // A `--rm` container that could not start is removed, as Docker removes it.
-            if self.store.load(id).is_ok_and(|r| r.host_config.auto_remove) {
-                let _ = self.layers.remove_container_layer(id);
-                let _ = self.store.delete(id);
+            if let Ok(record) = self.store.load(id) {
+                if record.host_config.auto_remove {
+                    let _ = self.layers.remove_container_layer(id);
+                    let _ = self.store.delete(id);
+                    let _ = crate::volumes::remove_anonymous(&self.store, &record);
+                }
             }
         }
         result
@@ -673,8 +810,9 @@ impl Engine {
         Ok(record)
     }
 
-    /// `mini rm`: removes a stopped container (`force`: kills a running one first).
-    pub fn remove(&self, text: &str, force: bool) -> Result<ContainerRecord> {
+    /// `mini rm`: removes a stopped container (`force`: kills a running one first;
+    /// `volumes`: its anonymous volumes too, as `rm -v`).
+    pub fn remove(&self, text: &str, force: bool, volumes: bool) -> Result<ContainerRecord> {
         let record = self.find(text)?;
         if record.is_running() {
             if !force {
@@ -703,6 +841,9 @@ impl Engine {
         self.layers.remove_container_layer(&id)?;
         drop(_lock);
         self.store.delete(&id)?;
+        if volumes {
+            crate::volumes::remove_anonymous(&self.store, &record)?;
+        }
         Ok(record)
     }
 
@@ -840,14 +981,4 @@ fn monitor_alive(record: &ContainerRecord) -> bool {
         record.state.monitor_start,
         &record.state.boot_id,
     )
-}
-
-/// 64 random hex digits from the kernel.
-fn random_id() -> Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(Error::io("/dev/urandom"))?;
-    Ok(hex::encode(bytes))
 }

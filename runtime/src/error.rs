@@ -10,6 +10,10 @@ pub enum Error {
     #[error("No such container: {0}")]
     NoSuchContainer(String),
 
+    /// No volume has this name.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+
     /// An id prefix that more than one container starts with.
     #[error("multiple containers found with provided prefix: {0}")]
     Ambiguous(String),
@@ -46,6 +50,14 @@ pub enum Error {
     /// is not found, 126 when it cannot be invoked, 125 otherwise.
     #[error("{message}")]
     Start { message: String, code: u8 },
+
+    /// A path `cp` was asked to copy is not there.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// `cp` could not copy (the path, and why).
+    #[error("{0}")]
+    Copy(String),
 
     /// A system call or the OCI runtime failed.
     #[error("{0}")]

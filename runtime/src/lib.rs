@@ -10,10 +10,12 @@
 //! policy, teardown).
 
 pub mod config;
+pub mod cp;
 pub mod engine;
 pub mod error;
 pub mod logs;
 pub mod monitor;
+pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod options;
@@ -21,8 +23,11 @@ pub mod process;
 pub mod record;
 pub mod spec;
 pub mod store;
+pub mod tree;
 pub mod user;
+pub mod volumes;
 
+pub use cp::{CopyEnd, CopyOptions};
 pub use engine::{CreateOptions, Engine, ExecOptions, Started, MONITOR_COMMAND};
 pub use error::{Error, Result};
 pub use record::ContainerRecord;

@@ -205,6 +205,7 @@ fn finish(
         let _ = crate::networking::release(&store.root, record);
         let _ = layers.remove_container_layer(id);
         let _ = store.delete(id);
+        let _ = crate::volumes::remove_anonymous(store, record);
     }
     code
 }

@@ -82,6 +82,15 @@ pub struct HostConfig {
     /// `--ip` on a user network.
     #[serde(default, rename = "IPAddress")]
     pub ip_address: String,
+    /// `-v` values as given.
+    #[serde(default)]
+    pub binds: Vec<String>,
+    /// `--mount` values, in Docker's `HostConfig.Mounts` shape.
+    #[serde(default)]
+    pub mounts: Vec<serde_json::Value>,
+    /// `--volumes-from` values as given.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 /// The container's network while it runs (Docker's `NetworkSettings`, which inspect projects):
@@ -160,6 +169,9 @@ pub struct ContainerRecord {
     pub state: State,
     #[serde(default)]
     pub network_settings: NetworkSettings,
+    /// Volumes, binds and tmpfs mounts: Docker's `Mounts`.
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
 impl ContainerRecord {
@@ -223,6 +235,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(Error::io(path))
 }
 
+/// 64 random hex digits from the kernel: container and anonymous volume names.
+pub fn random_id() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(Error::io("/dev/urandom"))?;
+    Ok(hex::encode(bytes))
+}
+
 /// An exclusive flock on a file, released when dropped.
 #[derive(Debug)]
 pub struct Lock {
@@ -281,6 +303,7 @@ mod tests {
             host_config: HostConfig::default(),
             state: State::default(),
             network_settings: Default::default(),
+            mounts: Vec::new(),
         };
         let text = serde_json::to_string(&record).unwrap();
         assert!(text.contains("\"HostConfig\":{\"NetworkMode\""), "{text}");

@@ -12,6 +12,7 @@ use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::mounts::MountPoint;
 use crate::record::ContainerRecord;
 use crate::user::ResolvedUser;
 
@@ -204,12 +205,24 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         );
     }
     for file in ["resolv.conf", "hostname", "hosts"] {
+        // A mount of the user's on the same path wins, as in Docker.
+        if record
+            .mounts
+            .iter()
+            .any(|m| m.destination == format!("/etc/{file}"))
+        {
+            continue;
+        }
         mounts.push(json!({
             "destination": format!("/etc/{file}"),
             "type": "bind",
             "source": paths.container_dir.join(file),
             "options": ["rbind", "rprivate"],
         }));
+    }
+
+    for mount in mount_order(&record.mounts) {
+        mounts.push(container_mount(&mount));
     }
 
     let mut namespaces = vec![
@@ -291,6 +304,37 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         .map_err(|err| Error::System(format!("the container's OCI spec is invalid: {err}")))
 }
 
+/// The container's mounts, parents before what is mounted below them.
+pub fn mount_order(mounts: &[MountPoint]) -> Vec<MountPoint> {
+    let mut sorted = mounts.to_vec();
+    sorted.sort_by_key(|m| m.destination.split('/').filter(|p| !p.is_empty()).count());
+    sorted
+}
+
+/// One volume, bind or tmpfs in the spec's shape.
+fn container_mount(mount: &MountPoint) -> Value {
+    let mut options: Vec<String> = Vec::new();
+    let value = if mount.kind == "tmpfs" {
+        options.extend(["nosuid", "nodev", "noexec"].map(String::from));
+        options.extend(mount.tmpfs_options.iter().cloned());
+        json!({"destination": mount.destination, "type": "tmpfs", "source": "tmpfs"})
+    } else {
+        options.push("rbind".into());
+        options.push(if mount.propagation.is_empty() {
+            "rprivate".into()
+        } else {
+            mount.propagation.clone()
+        });
+        json!({"destination": mount.destination, "type": "bind", "source": mount.source})
+    };
+    if !mount.rw {
+        options.push("ro".into());
+    }
+    let mut value = value;
+    value["options"] = json!(options);
+    value
+}
+
 /// Drops the empty `rlimits` list, which oci-spec would keep but runc's schema leaves out.
 fn clean(mut spec: Value) -> Value {
     if let Some(process) = spec.get_mut("process").and_then(Value::as_object_mut) {
@@ -326,6 +370,7 @@ mod tests {
             },
             state: State::default(),
             network_settings: Default::default(),
+            mounts: Vec::new(),
         }
     }
 
@@ -374,6 +419,34 @@ mod tests {
         }
         let namespaces = value["linux"]["namespaces"].as_array().unwrap();
         assert!(namespaces.contains(&json!({"type": "network"})));
+    }
+
+    #[test]
+    fn mounts_are_bound_parents_first_and_read_only_when_asked() {
+        let mut record = record();
+        record.mounts = vec![
+            crate::mounts::parse_volume_flag("/h/sub:/data/sub:ro").unwrap(),
+            MountPoint {
+                source: "/v/_data".into(),
+                ..crate::mounts::parse_volume_flag("v1:/data").unwrap()
+            },
+            crate::mounts::parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m").unwrap(),
+        ];
+        let spec = build(&record, &ResolvedUser::default(), &paths()).unwrap();
+        let value = serde_json::to_value(&spec).unwrap();
+        let mounts = value["mounts"].as_array().unwrap();
+        let at = |d: &str| mounts.iter().position(|m| m["destination"] == d).unwrap();
+        assert!(at("/data") < at("/data/sub"));
+        assert_eq!(mounts[at("/data")]["source"], "/v/_data");
+        assert_eq!(
+            mounts[at("/data/sub")]["options"],
+            json!(["rbind", "rprivate", "ro"])
+        );
+        assert_eq!(mounts[at("/t")]["type"], "tmpfs");
+        assert!(mounts[at("/t")]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=1m")));
     }
 
     #[test]

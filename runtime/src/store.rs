@@ -196,6 +196,7 @@ mod tests {
             host_config: HostConfig::default(),
             state: State::default(),
             network_settings: Default::default(),
+            mounts: Vec::new(),
         }
     }
 

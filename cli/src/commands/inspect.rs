@@ -175,7 +175,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": {
-            "Binds": null,
+            "Binds": if host.binds.is_empty() { Value::Null } else { json!(host.binds) },
             "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": network,
             "PortBindings": host.port_bindings,
@@ -190,12 +190,34 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
             "PidsLimit": host.pids_limit,
             "CgroupParent": host.cgroup_parent,
             "Init": null,
+            "VolumesFrom": if host.volumes_from.is_empty() { Value::Null } else { json!(host.volumes_from) },
+            "Mounts": if host.mounts.is_empty() { Value::Null } else { json!(host.mounts) },
         },
         "GraphDriver": {"Data": graph, "Name": "overlay2"},
-        "Mounts": [],
+        "Mounts": record.mounts.iter().map(mount_json).collect::<Vec<_>>(),
         "Config": config_json,
         "NetworkSettings": network_settings(engine, record),
     })
+}
+
+/// One of Docker's `Mounts` entries: `Name` and `Driver` for volumes only.
+fn mount_json(mount: &mini_runtime::mounts::MountPoint) -> Value {
+    let mut value = json!({
+        "Type": mount.kind,
+        "Name": mount.name,
+        "Source": mount.source,
+        "Destination": mount.destination,
+        "Driver": mount.driver,
+        "Mode": mount.mode,
+        "RW": mount.rw,
+        "Propagation": mount.propagation,
+    });
+    if !mount.is_volume() {
+        let object = value.as_object_mut().expect("an object");
+        object.shift_remove("Name");
+        object.shift_remove("Driver");
+    }
+    value
 }
 
 /// Docker's `NetworkSettings`: filled while the container runs, from the endpoint mini made;

@@ -124,7 +124,7 @@ pub fn kill(context: &Context, args: KillArgs) -> CliResult {
 pub fn rm(context: &Context, args: RmArgs) -> CliResult {
     let engine = context.engine()?;
     each(&args.containers, |name| {
-        engine.remove(name, args.force)?;
+        engine.remove(name, args.force, args.volumes)?;
         Ok(Some(name.to_string()))
     })
 }
@@ -156,7 +156,7 @@ pub fn prune(context: &Context, args: PruneArgs) -> CliResult {
     let records = engine.list().map_err(CliError::one)?;
     println!("Deleted Containers:");
     for record in records.iter().filter(|r| !r.is_running()) {
-        match engine.remove(&record.id, false) {
+        match engine.remove(&record.id, false, false) {
             Ok(_) => println!("{}", record.id),
             Err(err) => eprintln!("Error: {err}"),
         }

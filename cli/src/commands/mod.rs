@@ -1,5 +1,6 @@
 //! One module per command, each with its clap arguments and a `run`.
 
+pub mod cp;
 pub mod exec;
 pub mod history;
 pub mod image_inspect;
@@ -15,3 +16,4 @@ pub mod pull;
 pub mod rmi;
 pub mod run;
 pub mod tag;
+pub mod volume;

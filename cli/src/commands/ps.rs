@@ -218,6 +218,7 @@ mod tests {
             host_config: HostConfig::default(),
             state: State::default(),
             network_settings: Default::default(),
+            mounts: Vec::new(),
         }
     }
 

@@ -102,6 +102,15 @@ pub struct CreateArgs {
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Bind mount a volume: NAME:/path, /host/path:/path or /path, with :ro, :rw, :nocopy
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount: type=volume|bind|tmpfs,source=..,target=..,readonly
+    #[arg(long = "mount")]
+    mount: Vec<String>,
+    /// Mount volumes from the specified container(s): CONTAINER[:ro|:rw]
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// The image: NAME[:TAG|@DIGEST]
     image: String,
     /// The command and its arguments
@@ -250,6 +259,9 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         labels,
+        volumes: args.volume.clone(),
+        mounts: args.mount.clone(),
+        volumes_from: args.volumes_from.clone(),
     })
 }
 

@@ -1,0 +1,285 @@
+//! `mini volume create|ls|inspect|rm|prune`: named and anonymous volumes as Docker shows them.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use mini_runtime::volumes::{self, Volume};
+use mini_runtime::Engine;
+
+use crate::commands::inspect::pretty;
+use crate::context::{CliError, CliResult, Context};
+use crate::human;
+use crate::template::Template;
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(CreateArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(InspectArgs),
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove unused anonymous volumes (all unused ones with --all)
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Volume driver name (local is the only one)
+    #[arg(short, long, default_value = "local")]
+    driver: String,
+    /// Set metadata for a volume
+    #[arg(long = "label")]
+    label: Vec<String>,
+    /// Driver options (the local driver's mount options are not supported)
+    #[arg(short, long = "opt")]
+    opt: Vec<String>,
+    /// The volume's name (a random one when left out)
+    name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only display volume names
+    #[arg(short, long)]
+    quiet: bool,
+    /// Filter output: dangling=true|false, name=TEXT, label=KEY[=VALUE]
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of one or more volumes (no error when one does not exist)
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(context: &Context, command: VolumeCommand) -> CliResult {
+    let engine = context.engine()?;
+    match command {
+        VolumeCommand::Create(args) => create(&engine, args),
+        VolumeCommand::Ls(args) => ls(&engine, args),
+        VolumeCommand::Inspect(args) => inspect(&engine, args),
+        VolumeCommand::Rm(args) => rm(&engine, args),
+        VolumeCommand::Prune(args) => prune(&engine, args),
+    }
+}
+
+fn create(engine: &Engine, args: CreateArgs) -> CliResult {
+    if args.driver != "local" {
+        return Err(CliError::one(anyhow::anyhow!(
+            "create {}: plugin \"{}\" not found: mini has the local driver only",
+            args.name.as_deref().unwrap_or(""),
+            args.driver
+        )));
+    }
+    if let Some(opt) = args.opt.first() {
+        return Err(CliError::one(anyhow::anyhow!(
+            "create: driver option {opt:?} is not supported: mini's volumes are folders under its root"
+        )));
+    }
+    let labels: BTreeMap<String, String> = args
+        .label
+        .iter()
+        .map(|l| mini_runtime::options::parse_label(l))
+        .collect();
+    let _lock = engine.volumes.lock()?;
+    let (volume, _) = engine
+        .volumes
+        .create(args.name.as_deref(), labels)
+        .map_err(CliError::one)?;
+    println!("{}", volume.name);
+    Ok(())
+}
+
+/// Docker's `volume inspect` object.
+fn volume_json(engine: &Engine, volume: &Volume) -> Value {
+    json!({
+        "CreatedAt": volume.created_at,
+        "Driver": "local",
+        "Labels": if volume.labels.is_empty() { Value::Null } else { json!(volume.labels) },
+        "Mountpoint": engine.volumes.mountpoint(&volume.name),
+        "Name": volume.name,
+        "Options": null,
+        "Scope": "local",
+    })
+}
+
+/// Whether a volume passes every `--filter`.
+fn matches(volume: &Volume, used: bool, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(key, value)| match key.as_str() {
+        "dangling" => (value == "true" || value == "1") != used,
+        "name" => volume.name.contains(value.as_str()),
+        "label" => match value.split_once('=') {
+            Some((k, v)) => volume.labels.get(k).is_some_and(|l| l == v),
+            None => volume.labels.contains_key(value.as_str()),
+        },
+        _ => true,
+    })
+}
+
+fn ls(engine: &Engine, args: LsArgs) -> CliResult {
+    let mut filters = Vec::new();
+    for filter in &args.filter {
+        match filter.split_once('=') {
+            Some((key @ ("dangling" | "name" | "label" | "driver"), value)) => {
+                filters.push((key.to_string(), value.to_string()))
+            }
+            _ => {
+                return Err(CliError::new(
+                    125,
+                    anyhow::anyhow!("invalid filter '{filter}'"),
+                ))
+            }
+        }
+    }
+    let containers = engine.list()?;
+    let volumes: Vec<Volume> = engine
+        .volumes
+        .list()
+        .map_err(CliError::one)?
+        .into_iter()
+        .filter(|v| {
+            let used = containers
+                .iter()
+                .any(|c| c.mounts.iter().any(|m| m.is_volume() && m.name == v.name));
+            matches(v, used, &filters)
+        })
+        .collect();
+    if args.quiet {
+        volumes.iter().for_each(|v| println!("{}", v.name));
+        return Ok(());
+    }
+    if let Some(template) = Template::from_flag(args.format.as_deref())? {
+        for v in &volumes {
+            println!("{}", template.render(&volume_json(engine, v)));
+        }
+        return Ok(());
+    }
+    let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
+    for v in &volumes {
+        rows.push(vec!["local".into(), v.name.clone()]);
+    }
+    print!("{}", human::table(&rows));
+    Ok(())
+}
+
+fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
+    let template = Template::from_flag(args.format.as_deref())?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &args.volumes {
+        match engine.volumes.get(name) {
+            Ok(volume) => found.push(volume_json(engine, &volume)),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    match template {
+        Some(template) => found
+            .iter()
+            .for_each(|v| println!("{}", template.render(v))),
+        None => println!("{}", pretty(&Value::Array(found))),
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+/// Removes a volume no container uses (in any state); returns the bytes it held.
+fn remove(engine: &Engine, name: &str) -> Result<u64, String> {
+    let _lock = engine.volumes.lock().map_err(|e| e.to_string())?;
+    engine.volumes.get(name).map_err(|e| e.to_string())?;
+    let users = volumes::users(&engine.store, name).map_err(|e| e.to_string())?;
+    if !users.is_empty() {
+        let ids: Vec<&str> = users.iter().map(|id| id.as_str()).collect();
+        return Err(format!(
+            "remove {name}: volume is in use - [{}]",
+            ids.join(", ")
+        ));
+    }
+    engine.volumes.remove(name).map_err(|e| e.to_string())
+}
+
+fn rm(engine: &Engine, args: RmArgs) -> CliResult {
+    let mut failed = false;
+    for name in &args.volumes {
+        match remove(engine, name) {
+            Ok(_) => println!("{name}"),
+            Err(_) if args.force && engine.volumes.get(name).is_err() => {}
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}
+
+fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
+    if !args.force {
+        let what = if args.all { "all" } else { "all anonymous" };
+        eprint!("WARNING! This will remove {what} local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    // Repairs first, so that a container whose monitor died still counts as a user.
+    engine.list()?;
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0;
+    for volume in engine.volumes.list().map_err(CliError::one)? {
+        if !args.all && !volume.is_anonymous() {
+            continue;
+        }
+        // `remove` checks for users under the lock; a volume in use is skipped.
+        if let Ok(bytes) = remove(engine, &volume.name) {
+            deleted.push(volume.name);
+            reclaimed += bytes;
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Volumes:\n{}\n", deleted.join("\n"));
+    }
+    println!("Total reclaimed space: {}", human::size(reclaimed));
+    Ok(())
+}

@@ -1,0 +1,676 @@
+//! `mini cp`: files in and out of a container, with Docker's rules for what lands where, every
+//! container path resolved inside the container's root (openat2 `RESOLVE_IN_ROOT`), and the
+//! copy itself done by descriptor (tree.rs), so that a container's symlinks, planted or swapped in
+//! during the copy, never lead to the host's files (CVE-2018-15664).
+//!
+//! The container's root is the one its processes see, volumes and bind mounts included:
+//! - running: `/proc/<pid>/root`, a door into its mount namespace;
+//! - stopped: a thread of ours in a private mount namespace mounts its overlay and binds its
+//!   mounts as its start would, and does the copy there. The namespace, and every mount in it,
+//!   goes away with the thread: nothing is left mounted on the host whatever happens.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::record::{ContainerRecord, Lock};
+use crate::tree::{self, FsSink, Meta, Sink, TarSink, TreeError};
+
+/// One side of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyEnd {
+    /// A path on the host.
+    Host(PathBuf),
+    /// `CTR:PATH`.
+    Container { container: String, path: String },
+    /// `-`: a tar stream on stdin or stdout.
+    Stream,
+}
+
+impl CopyEnd {
+    /// Docker's reading of a cp argument: `-`, `CTR:PATH` when a `:` comes before any `/`, else
+    /// a host path (write `./a:b` for a host file with a colon).
+    pub fn parse(text: &str) -> CopyEnd {
+        if text == "-" {
+            return CopyEnd::Stream;
+        }
+        if !text.starts_with('/') && !text.starts_with('.') {
+            if let Some((container, path)) = text.split_once(':') {
+                if !container.contains('/') && !container.is_empty() {
+                    return CopyEnd::Container {
+                        container: container.to_string(),
+                        path: path.to_string(),
+                    };
+                }
+            }
+        }
+        CopyEnd::Host(PathBuf::from(text))
+    }
+}
+
+/// `-a` and `-L`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Keep uid and gid (otherwise what is copied in belongs to root).
+    pub archive: bool,
+    /// Follow a symlink named as the source.
+    pub follow_link: bool,
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned to us by the kernel and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Where paths are looked up: the host's own tree, or a container's root.
+#[derive(Debug)]
+enum Side<'a> {
+    Host,
+    Container { root: &'a OwnedFd, name: &'a str },
+}
+
+impl Side<'_> {
+    /// An `O_PATH` descriptor of `path`; `follow`: of what a final symlink points to.
+    fn open(&self, path: &str, follow: bool) -> std::result::Result<OwnedFd, Errno> {
+        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        if !follow {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        match self {
+            Side::Host => nix::fcntl::open(path, flags, Mode::empty()).map(owned),
+            Side::Container { root, .. } => nix::fcntl::openat2(
+                root.as_raw_fd(),
+                if path.is_empty() { "/" } else { path },
+                OpenHow::new()
+                    .flags(flags)
+                    .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS),
+            )
+            .map(owned),
+        }
+    }
+
+    /// The error for a path that is not there, in Docker's words.
+    fn not_found(&self, path: &str) -> Error {
+        match self {
+            Side::Host => Error::NotFound(format!("lstat {path}: no such file or directory")),
+            Side::Container { name, .. } => Error::NotFound(format!(
+                "Could not find the file {path} in container {name}"
+            )),
+        }
+    }
+
+    fn error(&self, path: &str, errno: Errno) -> Error {
+        match errno {
+            Errno::ENOENT => self.not_found(path),
+            other => Error::Copy(format!("{path}: {}", other.desc())),
+        }
+    }
+}
+
+fn stat(fd: &OwnedFd) -> Result<Meta> {
+    nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| Meta::from_stat(&st))
+        .map_err(|errno| Error::Copy(errno.desc().to_string()))
+}
+
+/// The last component of a path as the user wrote it (`/a/b/` -> `b`); None for `/`.
+fn base_name(path: &str) -> Option<OsString> {
+    Path::new(path)
+        .components()
+        .rfind(|c| matches!(c, std::path::Component::Normal(_)))
+        .map(|c| c.as_os_str().to_owned())
+}
+
+/// Everything but the last component (`a/b` -> `a`, `b` -> `.`, `/b` -> `/`).
+fn parent_of(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => trimmed[..i].into(),
+        None => ".".into(),
+    }
+}
+
+fn copy_error(side: &Side, dest: &str, err: TreeError) -> Error {
+    let at = Path::new(dest).join(&err.path);
+    match (err.errno, side) {
+        (Some(Errno::EROFS), Side::Container { .. }) => Error::Copy(format!(
+            "{}: the destination is on a read-only file system (a read-only volume, bind or root)",
+            at.display()
+        )),
+        _ => Error::Copy(format!("{}: {}", at.display(), err.message)),
+    }
+}
+
+impl Engine {
+    /// `mini cp SRC DEST`.
+    pub fn copy(&self, source: &CopyEnd, dest: &CopyEnd, options: CopyOptions) -> Result<()> {
+        match (source, dest) {
+            (CopyEnd::Container { container, path }, CopyEnd::Host(host)) => {
+                let record = self.find(container)?;
+                let host = host.to_string_lossy().into_owned();
+                self.with_container_root(&record, |root| {
+                    let side = Side::Container {
+                        root: &root,
+                        name: container,
+                    };
+                    copy_between(&side, path, &Side::Host, &host, options)
+                })
+            }
+            (CopyEnd::Host(host), CopyEnd::Container { container, path }) => {
+                let record = self.find(container)?;
+                let host = host.to_string_lossy().into_owned();
+                self.with_container_root(&record, |root| {
+                    let side = Side::Container {
+                        root: &root,
+                        name: container,
+                    };
+                    copy_between(&Side::Host, &host, &side, path, options)
+                })
+            }
+            (CopyEnd::Container { container, path }, CopyEnd::Stream) => {
+                let record = self.find(container)?;
+                self.with_container_root(&record, |root| {
+                    let side = Side::Container {
+                        root: &root,
+                        name: container,
+                    };
+                    let stdout = std::io::stdout().lock();
+                    copy_to_tar(&side, path, options, stdout)
+                })
+            }
+            (CopyEnd::Stream, CopyEnd::Container { container, path }) => {
+                let record = self.find(container)?;
+                self.with_container_root(&record, |root| {
+                    let side = Side::Container {
+                        root: &root,
+                        name: container,
+                    };
+                    copy_from_tar(std::io::stdin().lock(), &side, path, options)
+                })
+            }
+            (CopyEnd::Container { .. }, CopyEnd::Container { .. }) => Err(Error::Invalid(
+                "copying between containers is not supported".into(),
+            )),
+            _ => Err(Error::Invalid(
+                "must specify at least one container source".into(),
+            )),
+        }
+    }
+
+    /// Runs `work` with a descriptor of the container's root as its processes see it.
+    pub(crate) fn with_container_root<T: Send>(
+        &self,
+        record: &ContainerRecord,
+        work: impl FnOnce(OwnedFd) -> Result<T> + Send,
+    ) -> Result<T> {
+        if record.is_running() && record.state.pid > 0 {
+            let path = format!("/proc/{}/root", record.state.pid);
+            let root = nix::fcntl::open(
+                path.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(owned)
+            .map_err(|errno| Error::System(format!("opening {path}: {}", errno.desc())))?;
+            return work(root);
+        }
+        // No start while we have its rootfs mounted (overlay refuses a second mount of an
+        // upper directory in use).
+        let _start = Lock::acquire(&self.store.container_dir(&record.id).join("start.lock"))?;
+        let record = self.get(&record.id)?;
+        if record.is_running() {
+            return self.with_container_root(&record, work);
+        }
+        self.in_private_mounts(&record, true, work)
+    }
+
+    /// Runs `work` on a thread of its own in a private mount namespace where the stopped
+    /// container's rootfs is mounted (and, with `binds`, its mounts bound as its start binds
+    /// them), with a descriptor of that root.
+    pub(crate) fn in_private_mounts<T: Send>(
+        &self,
+        record: &ContainerRecord,
+        binds: bool,
+        work: impl FnOnce(OwnedFd) -> Result<T> + Send,
+    ) -> Result<T> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let system = |what: &str, errno: Errno| {
+                        Error::System(format!("{what}: {}", errno.desc()))
+                    };
+                    nix::sched::unshare(
+                        nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_FS,
+                    )
+                    .map_err(|e| system("unsharing the mount namespace", e))?;
+                    nix::mount::mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(|e| system("making mounts private", e))?;
+                    let merged = self.layers.mount_container_layer(&record.id)?;
+                    if binds && record.host_config.readonly_rootfs {
+                        nix::mount::mount(
+                            None::<&str>,
+                            &merged,
+                            None::<&str>,
+                            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                            None::<&str>,
+                        )
+                        .map_err(|e| system("making the rootfs read-only", e))?;
+                    }
+                    let root = nix::fcntl::open(
+                        &merged,
+                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map(owned)
+                    .map_err(|e| system("opening the rootfs", e))?;
+                    if binds {
+                        self.bind_mounts(record, &root)?;
+                    }
+                    work(root)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(Error::System("the copy's thread panicked".into())))
+        })
+    }
+
+    /// Binds the container's mounts into the root (in a private mount namespace), as its start
+    /// would: volumes, binds, tmpfs, and its hostname, hosts and resolv.conf files.
+    fn bind_mounts(&self, record: &ContainerRecord, root: &OwnedFd) -> Result<()> {
+        let side = Side::Container {
+            root,
+            name: &record.name,
+        };
+        let dir = self.store.container_dir(&record.id);
+        let mut mounts = crate::spec::mount_order(&record.mounts);
+        for file in ["resolv.conf", "hostname", "hosts"] {
+            mounts.push(crate::mounts::MountPoint {
+                kind: "bind".into(),
+                source: dir.join(file).to_string_lossy().into_owned(),
+                destination: format!("/etc/{file}"),
+                rw: true,
+                ..Default::default()
+            });
+        }
+        for mount in mounts {
+            let target = match mount.kind.as_str() {
+                "bind" if !Path::new(&mount.source).is_dir() => {
+                    match side.open(&mount.destination, true) {
+                        Ok(fd) => fd,
+                        // Made by the container's first start; nothing to copy through yet.
+                        Err(_) => continue,
+                    }
+                }
+                _ => make_dirs(root, &mount.destination)?,
+            };
+            let at = format!("/proc/thread-self/fd/{}", target.as_raw_fd());
+            let made = if mount.kind == "tmpfs" {
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    at.as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    Some(mount.tmpfs_options.join(",").as_str()),
+                )
+            } else {
+                nix::mount::mount(
+                    Some(mount.source.as_str()),
+                    at.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+            };
+            made.map_err(|errno| {
+                Error::System(format!(
+                    "mounting {} at {}: {}",
+                    mount.source,
+                    mount.destination,
+                    errno.desc()
+                ))
+            })?;
+            if !mount.rw {
+                // The descriptor is of the directory under the new mount: look it up again.
+                let mounted = side
+                    .open(&mount.destination, true)
+                    .map_err(|errno| side.error(&mount.destination, errno))?;
+                let at = format!("/proc/thread-self/fd/{}", mounted.as_raw_fd());
+                nix::mount::mount(
+                    None::<&str>,
+                    at.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(|errno| {
+                    Error::System(format!(
+                        "making {} read-only: {}",
+                        mount.destination,
+                        errno.desc()
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills new volumes from the image: for each (container path, volume folder), what the
+    /// image has at that path is copied in with its owners, modes and times, and the volume's
+    /// folder takes the owner and mode of the image's directory, as Docker does.
+    pub(crate) fn fill_volumes(
+        &self,
+        record: &ContainerRecord,
+        volumes: &[(String, PathBuf)],
+    ) -> Result<()> {
+        if volumes.is_empty() {
+            return Ok(());
+        }
+        self.in_private_mounts(record, false, |root| {
+            let side = Side::Container {
+                root: &root,
+                name: &record.name,
+            };
+            for (destination, data) in volumes {
+                let Ok(source) = side.open(destination, true) else {
+                    continue;
+                };
+                let meta = stat(&source)?;
+                if !meta.is_dir() {
+                    continue;
+                }
+                let base = nix::fcntl::open(
+                    data,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(owned)
+                .map_err(|errno| Error::io(data)(std::io::Error::from(errno)))?;
+                nix::unistd::fchown(
+                    base.as_raw_fd(),
+                    Some(nix::unistd::Uid::from_raw(meta.uid)),
+                    Some(nix::unistd::Gid::from_raw(meta.gid)),
+                )
+                .and_then(|()| {
+                    nix::sys::stat::fchmod(
+                        base.as_raw_fd(),
+                        Mode::from_bits_truncate(meta.mode & 0o7777),
+                    )
+                })
+                .map_err(|errno| Error::io(data)(std::io::Error::from(errno)))?;
+                let mut sink = FsSink::new(base, true);
+                tree::send(source, &mut Vec::new(), &mut sink).map_err(|err| {
+                    Error::Copy(format!(
+                        "filling the volume at {destination} from the image: {err}"
+                    ))
+                })?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Makes the directories of `path` inside the root that are missing (each component looked up
+/// in the root, so a symlink in the path stays inside it); returns the last one.
+fn make_dirs(root: &OwnedFd, path: &str) -> Result<OwnedFd> {
+    let side = Side::Container { root, name: "" };
+    let mut current = side.open("/", true).map_err(|e| side.error("/", e))?;
+    let mut so_far = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        so_far.push('/');
+        so_far.push_str(part);
+        current = match side.open(&so_far, true) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                match nix::sys::stat::mkdirat(
+                    Some(current.as_raw_fd()),
+                    part,
+                    Mode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => return Err(side.error(&so_far, errno)),
+                }
+                side.open(&so_far, true)
+                    .map_err(|errno| side.error(&so_far, errno))?
+            }
+            Err(errno) => return Err(side.error(&so_far, errno)),
+        };
+    }
+    Ok(current)
+}
+
+/// Opens the source; checks Docker's `/` and `/.` rules. Returns its descriptor, metadata and
+/// the path its entries take in the destination (empty: the directory's content).
+fn open_source(
+    side: &Side,
+    path: &str,
+    options: CopyOptions,
+    name: Option<OsString>,
+) -> Result<(OwnedFd, Meta, Vec<OsString>)> {
+    let contents = path.ends_with("/.") || path == ".";
+    let wants_dir = contents || path.ends_with('/');
+    let fd = side
+        .open(path, wants_dir || options.follow_link)
+        .map_err(|errno| side.error(path, errno))?;
+    let meta = stat(&fd)?;
+    if wants_dir && !meta.is_dir() {
+        return Err(Error::Copy(format!("{path}: not a directory")));
+    }
+    let top = if contents && meta.is_dir() {
+        Vec::new()
+    } else {
+        vec![name
+            .or_else(|| base_name(path))
+            .unwrap_or_else(|| ".".into())]
+    };
+    Ok((fd, meta, top))
+}
+
+/// Refuses a destination on a read-only mount before anything is written.
+fn check_writable(side: &Side, dir: &OwnedFd, dest: &str) -> Result<()> {
+    let Ok(stat) = nix::sys::statvfs::fstatvfs(dir) else {
+        return Ok(());
+    };
+    if !stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+        return Ok(());
+    }
+    Err(match side {
+        Side::Container { name, .. } => Error::Copy(format!(
+            "cannot copy to {dest} in container {name}: it is on a read-only mount (--read-only, or a volume or bind mounted :ro)"
+        )),
+        Side::Host => Error::Copy(format!("cannot copy to {dest}: read-only file system")),
+    })
+}
+
+fn open_dir(fd: &OwnedFd) -> Result<OwnedFd> {
+    let path = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|errno| Error::Copy(errno.desc().to_string()))
+}
+
+/// Copies `src` on one side to `dest` on the other, with Docker's rules:
+/// a file onto a file overwrites it, into a directory keeps its name, to a path that does not
+/// exist takes that name (its parent must exist; a trailing `/` says it must be a directory);
+/// a directory goes into an existing directory (its content only with `SRC/.`), or becomes
+/// `dest` when that does not exist; a directory onto a file is an error.
+fn copy_between(
+    src_side: &Side,
+    src: &str,
+    dest_side: &Side,
+    dest: &str,
+    options: CopyOptions,
+) -> Result<()> {
+    let (source, meta, top) = open_source(src_side, src, options, None)?;
+    let dest_must_be_dir = dest.ends_with('/') || dest.ends_with("/.");
+    let (base, top) = match dest_side.open(dest, true) {
+        Ok(found) => {
+            let found_meta = stat(&found)?;
+            if found_meta.is_dir() {
+                (found, top)
+            } else if dest_must_be_dir {
+                return Err(Error::Copy(format!("{dest}: not a directory")));
+            } else if meta.is_dir() {
+                return Err(Error::Copy(format!(
+                    "cannot overwrite non-directory \"{dest}\" with directory \"{src}\""
+                )));
+            } else {
+                check_writable(dest_side, &found, dest)?;
+                return overwrite_file(source, &meta, found, dest, options);
+            }
+        }
+        Err(Errno::ENOENT) => {
+            if dest_must_be_dir {
+                return Err(Error::NotFound(format!(
+                    "{dest}: no such directory (the destination directory must exist)"
+                )));
+            }
+            let parent = parent_of(dest);
+            let found = dest_side
+                .open(&parent, true)
+                .map_err(|errno| dest_side.error(&parent, errno))?;
+            if !stat(&found)?.is_dir() {
+                return Err(Error::Copy(format!("{parent}: not a directory")));
+            }
+            let name = base_name(dest).ok_or_else(|| Error::Copy(format!("{dest}: no name")))?;
+            (found, vec![name])
+        }
+        Err(errno) => return Err(dest_side.error(dest, errno)),
+    };
+    check_writable(dest_side, &base, dest)?;
+    let mut sink = FsSink::new(open_dir(&base)?, options.archive);
+    let mut top = top;
+    tree::send(source, &mut top, &mut sink).map_err(|err| copy_error(dest_side, dest, err))
+}
+
+/// A file onto an existing file (perhaps reached through a symlink): written in place.
+fn overwrite_file(
+    source: OwnedFd,
+    meta: &Meta,
+    target: OwnedFd,
+    dest: &str,
+    options: CopyOptions,
+) -> Result<()> {
+    let io = |err: std::io::Error| Error::Copy(format!("{dest}: {err}"));
+    let open = |fd: &OwnedFd, flags: OFlag| {
+        nix::fcntl::open(
+            format!("/proc/thread-self/fd/{}", fd.as_raw_fd()).as_str(),
+            flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+        .map(|fd| File::from(owned(fd)))
+        .map_err(|errno| Error::Copy(format!("{dest}: {}", errno.desc())))
+    };
+    let target_meta = stat(&target)?;
+    if target_meta.kind() != nix::sys::stat::SFlag::S_IFREG
+        || meta.kind() != nix::sys::stat::SFlag::S_IFREG
+    {
+        return Err(Error::Copy(format!(
+            "{dest}: only a regular file can be overwritten with a file"
+        )));
+    }
+    let mut input = open(&source, OFlag::O_RDONLY)?;
+    let mut output = open(&target, OFlag::O_WRONLY | OFlag::O_TRUNC)?;
+    std::io::copy(&mut input, &mut output).map_err(io)?;
+    let fd = output.as_raw_fd();
+    let errno = |errno: Errno| Error::Copy(format!("{dest}: {}", errno.desc()));
+    if options.archive {
+        nix::unistd::fchown(
+            fd,
+            Some(nix::unistd::Uid::from_raw(meta.uid)),
+            Some(nix::unistd::Gid::from_raw(meta.gid)),
+        )
+        .map_err(errno)?;
+    }
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(meta.mode & 0o7777)).map_err(errno)?;
+    nix::sys::stat::futimens(
+        fd,
+        &nix::sys::time::TimeSpec::new(meta.atime.0, meta.atime.1),
+        &nix::sys::time::TimeSpec::new(meta.mtime.0, meta.mtime.1),
+    )
+    .map_err(errno)
+}
+
+/// `mini cp CTR:PATH -`: a tar stream of the path (named by its last component).
+fn copy_to_tar(side: &Side, src: &str, options: CopyOptions, out: impl Write) -> Result<()> {
+    let (source, _, mut top) = open_source(side, src, options, None)?;
+    let mut sink = TarSink::new(out);
+    tree::send(source, &mut top, &mut sink).map_err(|err| copy_error(side, "-", err))?;
+    sink.finish()
+        .and_then(|mut out| out.flush())
+        .map_err(|err| Error::Copy(format!("writing the archive: {err}")))
+}
+
+/// `mini cp - CTR:DIR`: a tar stream extracted into a directory that exists.
+fn copy_from_tar(input: impl Read, side: &Side, dest: &str, options: CopyOptions) -> Result<()> {
+    let found = side
+        .open(dest, true)
+        .map_err(|errno| side.error(dest, errno))?;
+    if !stat(&found)?.is_dir() {
+        return Err(Error::Copy(format!(
+            "destination \"{dest}\" must be a directory"
+        )));
+    }
+    check_writable(side, &found, dest)?;
+    let mut sink = FsSink::new(open_dir(&found)?, options.archive);
+    tree::receive_tar(input, &mut sink as &mut dyn Sink).map_err(|err| copy_error(side, dest, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_read_as_docker_reads_them() {
+        assert_eq!(CopyEnd::parse("-"), CopyEnd::Stream);
+        assert_eq!(
+            CopyEnd::parse("w1:/usr/share/nginx/html/index.html"),
+            CopyEnd::Container {
+                container: "w1".into(),
+                path: "/usr/share/nginx/html/index.html".into()
+            }
+        );
+        assert_eq!(
+            CopyEnd::parse("index.html"),
+            CopyEnd::Host("index.html".into())
+        );
+        assert_eq!(CopyEnd::parse("./a:b"), CopyEnd::Host("./a:b".into()));
+        assert_eq!(CopyEnd::parse("/tmp/a:b"), CopyEnd::Host("/tmp/a:b".into()));
+        assert_eq!(
+            CopyEnd::parse("c1:"),
+            CopyEnd::Container {
+                container: "c1".into(),
+                path: "".into()
+            }
+        );
+    }
+
+    #[test]
+    fn names_and_parents() {
+        assert_eq!(base_name("/a/b/"), Some("b".into()));
+        assert_eq!(base_name("/a/b/."), Some("b".into()));
+        assert_eq!(base_name("/"), None);
+        assert_eq!(parent_of("/a/b"), "/a");
+        assert_eq!(parent_of("/b"), "/");
+        assert_eq!(parent_of("b"), ".");
+        assert_eq!(parent_of("a/b/"), "a");
+    }
+}

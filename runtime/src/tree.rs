@@ -1,0 +1,633 @@
+//! Copying file trees by file descriptor, so that a container's files can be read and written
+//! without ever following one of its symlinks by path: what `mini cp` and the filling of a new
+//! volume are made of.
+//!
+//! A copy is a walk (`send`) of a source tree that hands each entry to a `Sink`: `FsSink` writes
+//! the entries below a directory it holds open, `TarSink` writes them as a tar stream (`cp ... -`);
+//! `receive_tar` reads a tar stream into a sink (`cp - ...`).
+//!
+//! The rules that keep a hostile tree from reaching outside of it:
+//! - Every entry is opened relative to its parent's descriptor, one name at a time, with
+//!   `O_NOFOLLOW`; a name that is (or has just become) a symlink is handled as the symlink itself.
+//! - A regular file is opened `O_PATH` first and checked with fstat, then re-opened through
+//!   `/proc/thread-self/fd`: a device node or fifo planted in its place is never opened.
+//! - The sink creates each entry under a parent it opened itself, name by name with
+//!   `O_NOFOLLOW | O_DIRECTORY`, so a symlink that an earlier entry made (or that a container swaps
+//!   in during the copy) ends the copy with an error instead of leading out of the destination.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::sys::time::TimeSpec;
+
+/// An entry's metadata, from fstat.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub rdev: u64,
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+}
+
+impl Meta {
+    pub fn from_stat(st: &FileStat) -> Meta {
+        Meta {
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u64,
+            rdev: st.st_rdev,
+            atime: (st.st_atime, st.st_atime_nsec),
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+        }
+    }
+
+    pub fn kind(&self) -> SFlag {
+        SFlag::from_bits_truncate(self.mode & libc::S_IFMT)
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind() == SFlag::S_IFDIR
+    }
+
+    fn permissions(&self) -> Mode {
+        Mode::from_bits_truncate(self.mode & 0o7777)
+    }
+}
+
+/// Why a copy stopped.
+#[derive(Debug)]
+pub struct TreeError {
+    /// The entry, relative to the copy's destination (or source).
+    pub path: PathBuf,
+    pub errno: Option<Errno>,
+    pub message: String,
+}
+
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+pub type TreeResult<T = ()> = std::result::Result<T, TreeError>;
+
+fn joined(path: &[OsString]) -> PathBuf {
+    path.iter().collect()
+}
+
+fn fail(path: &[OsString], errno: Errno) -> TreeError {
+    TreeError {
+        path: joined(path),
+        errno: Some(errno),
+        message: errno.desc().to_string(),
+    }
+}
+
+fn fail_io(path: &[OsString], err: std::io::Error) -> TreeError {
+    TreeError {
+        path: joined(path),
+        errno: err.raw_os_error().map(Errno::from_raw),
+        message: err.to_string(),
+    }
+}
+
+/// The data of a regular file: an open file (copied in the kernel when the sink is a file too)
+/// or a stream.
+pub enum Data<'a> {
+    File(&'a File),
+    Stream(&'a mut dyn Read),
+}
+
+impl std::fmt::Debug for Data<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Data::File(_) => "Data::File",
+            Data::Stream(_) => "Data::Stream",
+        })
+    }
+}
+
+/// Where entries go. Paths are relative to the sink's base, one component per element, in an
+/// order where a directory comes before what it holds.
+pub trait Sink {
+    fn enter_dir(&mut self, path: &[OsString], meta: &Meta) -> TreeResult;
+    /// After the directory's entries: when its times and mode can be set.
+    fn leave_dir(&mut self, path: &[OsString], meta: &Meta) -> TreeResult;
+    fn file(&mut self, path: &[OsString], meta: &Meta, data: Data) -> TreeResult;
+    fn symlink(&mut self, path: &[OsString], meta: &Meta, target: &OsStr) -> TreeResult;
+    /// A fifo or a device node.
+    fn special(&mut self, path: &[OsString], meta: &Meta) -> TreeResult;
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned to us by the kernel and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Opens `name` under `dir` as an `O_PATH` descriptor of the entry itself (never following it).
+pub fn open_entry(dir: RawFd, name: &OsStr, path: &[OsString]) -> TreeResult<OwnedFd> {
+    nix::fcntl::openat(
+        Some(dir),
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|errno| fail(path, errno))
+}
+
+/// Re-opens an `O_PATH` descriptor for reading; the inode is the one fstat saw.
+fn reopen(fd: &OwnedFd, flags: OFlag, path: &[OsString]) -> TreeResult<OwnedFd> {
+    let proc_path = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    nix::fcntl::open(
+        proc_path.as_str(),
+        flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|errno| fail(path, errno))
+}
+
+fn stat_fd(fd: &OwnedFd, path: &[OsString]) -> TreeResult<Meta> {
+    nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| Meta::from_stat(&st))
+        .map_err(|errno| fail(path, errno))
+}
+
+/// Sends the entry `source` (an `O_PATH` descriptor) and everything below it to `sink`, as
+/// `path` (empty: a directory's entries go straight into the sink's base).
+pub fn send(source: OwnedFd, path: &mut Vec<OsString>, sink: &mut dyn Sink) -> TreeResult {
+    let meta = stat_fd(&source, path)?;
+    match meta.kind() {
+        SFlag::S_IFDIR => {
+            let dir = reopen(&source, OFlag::O_RDONLY | OFlag::O_DIRECTORY, path)?;
+            drop(source);
+            if !path.is_empty() {
+                sink.enter_dir(path, &meta)?;
+            }
+            let mut names: Vec<OsString> = {
+                // Dir takes a duplicate; ours stays for the openat calls.
+                let dup = dir.try_clone().map_err(|err| fail_io(path, err))?;
+                let mut listing =
+                    nix::dir::Dir::from_fd(dup.into_raw_fd()).map_err(|errno| fail(path, errno))?;
+                let names = listing
+                    .iter()
+                    .filter_map(|e| e.ok())
+                    .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+                    .filter(|n| n != "." && n != "..")
+                    .collect();
+                names
+            };
+            names.sort();
+            for name in names {
+                path.push(name);
+                let entry = open_entry(dir.as_raw_fd(), path.last().expect("pushed"), path);
+                let sent = entry.and_then(|fd| send(fd, path, sink));
+                path.pop();
+                sent?;
+            }
+            if !path.is_empty() {
+                sink.leave_dir(path, &meta)?;
+            }
+            Ok(())
+        }
+        SFlag::S_IFREG => {
+            let file = File::from(reopen(&source, OFlag::O_RDONLY, path)?);
+            sink.file(path, &meta, Data::File(&file))
+        }
+        SFlag::S_IFLNK => {
+            let target = nix::fcntl::readlinkat(Some(source.as_raw_fd()), "")
+                .map_err(|errno| fail(path, errno))?;
+            sink.symlink(path, &meta, &target)
+        }
+        SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => sink.special(path, &meta),
+        // Sockets are not copied, as tar leaves them out.
+        _ => Ok(()),
+    }
+}
+
+/// Writes entries below a directory it holds open. `keep_owner`: entries get the source's
+/// uid and gid (`cp -a`); otherwise they belong to whoever runs the copy.
+#[derive(Debug)]
+pub struct FsSink {
+    base: OwnedFd,
+    keep_owner: bool,
+    /// The last parent opened, to spare a walk from the base for each file of a directory.
+    cached: Option<(Vec<OsString>, OwnedFd)>,
+    /// Directories this copy made: only their mode and times are set (an existing directory
+    /// that receives entries keeps its own).
+    made: Vec<Vec<OsString>>,
+}
+
+impl FsSink {
+    pub fn new(base: OwnedFd, keep_owner: bool) -> FsSink {
+        FsSink {
+            base,
+            keep_owner,
+            cached: None,
+            made: Vec::new(),
+        }
+    }
+
+    /// The directory that holds `path`'s last component, opened name by name from the base.
+    fn parent(&mut self, path: &[OsString]) -> TreeResult<RawFd> {
+        let parent = &path[..path.len().saturating_sub(1)];
+        if let Some((cached, fd)) = &self.cached {
+            if cached.as_slice() == parent {
+                return Ok(fd.as_raw_fd());
+            }
+        }
+        let mut current = self.base.try_clone().map_err(|err| fail_io(path, err))?;
+        for (i, name) in parent.iter().enumerate() {
+            current = nix::fcntl::openat(
+                Some(current.as_raw_fd()),
+                name.as_os_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(owned)
+            .map_err(|errno| {
+                let at = &path[..=i];
+                match errno {
+                    Errno::ELOOP | Errno::ENOTDIR => TreeError {
+                        path: joined(at),
+                        errno: Some(errno),
+                        message: "not a directory (a symlink is not followed)".into(),
+                    },
+                    other => fail(at, other),
+                }
+            })?;
+        }
+        let raw = current.as_raw_fd();
+        self.cached = Some((parent.to_vec(), current));
+        Ok(raw)
+    }
+
+    /// Clears `name` under `parent` for a new non-directory; a directory there is an error.
+    fn clear(&self, parent: RawFd, name: &OsStr, path: &[OsString]) -> TreeResult {
+        match nix::sys::stat::fstatat(Some(parent), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err(fail(path, errno)),
+            Ok(st) if Meta::from_stat(&st).is_dir() => Err(TreeError {
+                path: joined(path),
+                errno: Some(Errno::EISDIR),
+                message: "cannot overwrite a directory with a non-directory".into(),
+            }),
+            Ok(_) => {
+                nix::unistd::unlinkat(Some(parent), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                    .map_err(|errno| fail(path, errno))
+            }
+        }
+    }
+
+    fn set_owner_and_times(&self, fd: RawFd, meta: &Meta, path: &[OsString]) -> TreeResult {
+        if self.keep_owner {
+            nix::unistd::fchown(
+                fd,
+                Some(nix::unistd::Uid::from_raw(meta.uid)),
+                Some(nix::unistd::Gid::from_raw(meta.gid)),
+            )
+            .map_err(|errno| fail(path, errno))?;
+        }
+        // After chown, which clears set-user-ID bits.
+        nix::sys::stat::fchmod(fd, meta.permissions()).map_err(|errno| fail(path, errno))?;
+        nix::sys::stat::futimens(
+            fd,
+            &TimeSpec::new(meta.atime.0, meta.atime.1),
+            &TimeSpec::new(meta.mtime.0, meta.mtime.1),
+        )
+        .map_err(|errno| fail(path, errno))
+    }
+}
+
+impl Sink for FsSink {
+    fn enter_dir(&mut self, path: &[OsString], _meta: &Meta) -> TreeResult {
+        let parent = self.parent(path)?;
+        let name = path.last().expect("a name");
+        match nix::sys::stat::mkdirat(
+            Some(parent),
+            name.as_os_str(),
+            Mode::from_bits_truncate(0o700),
+        ) {
+            Ok(()) => {
+                self.made.push(path.to_vec());
+                Ok(())
+            }
+            Err(Errno::EEXIST) => {
+                match nix::sys::stat::fstatat(
+                    Some(parent),
+                    name.as_os_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) if Meta::from_stat(&st).is_dir() => Ok(()),
+                    Ok(_) => {
+                        self.clear(parent, name, path)?;
+                        nix::sys::stat::mkdirat(
+                            Some(parent),
+                            name.as_os_str(),
+                            Mode::from_bits_truncate(0o700),
+                        )
+                        .map_err(|errno| fail(path, errno))?;
+                        self.made.push(path.to_vec());
+                        Ok(())
+                    }
+                    Err(errno) => Err(fail(path, errno)),
+                }
+            }
+            Err(errno) => Err(fail(path, errno)),
+        }
+    }
+
+    fn leave_dir(&mut self, path: &[OsString], meta: &Meta) -> TreeResult {
+        let Some(index) = self.made.iter().rposition(|made| made.as_slice() == path) else {
+            return Ok(());
+        };
+        self.made.remove(index);
+        let parent = self.parent(path)?;
+        let dir = nix::fcntl::openat(
+            Some(parent),
+            path.last().expect("a name").as_os_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map(owned)
+        .map_err(|errno| fail(path, errno))?;
+        self.set_owner_and_times(dir.as_raw_fd(), meta, path)
+    }
+
+    fn file(&mut self, path: &[OsString], meta: &Meta, data: Data) -> TreeResult {
+        let parent = self.parent(path)?;
+        let name = path.last().expect("a name").as_os_str();
+        // A regular file there is written in place (a bind-mounted file cannot be replaced);
+        // anything else is removed first.
+        let open = |flags: OFlag| {
+            nix::fcntl::openat(
+                Some(parent),
+                name,
+                flags | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                Mode::from_bits_truncate(0o600),
+            )
+        };
+        let existing = nix::sys::stat::fstatat(Some(parent), name, AtFlags::AT_SYMLINK_NOFOLLOW);
+        let fd = match existing {
+            Ok(st) if Meta::from_stat(&st).kind() == SFlag::S_IFREG => open(OFlag::O_TRUNC),
+            Ok(_) => {
+                self.clear(parent, name, path)?;
+                open(OFlag::O_CREAT | OFlag::O_EXCL)
+            }
+            Err(_) => open(OFlag::O_CREAT | OFlag::O_EXCL),
+        }
+        .map(owned)
+        .map_err(|errno| fail(path, errno))?;
+        let mut out = File::from(fd);
+        let copied = match data {
+            Data::File(mut file) => std::io::copy(&mut file, &mut out),
+            Data::Stream(stream) => std::io::copy(stream, &mut out),
+        };
+        copied.map_err(|err| fail_io(path, err))?;
+        self.set_owner_and_times(out.as_raw_fd(), meta, path)
+    }
+
+    fn symlink(&mut self, path: &[OsString], meta: &Meta, target: &OsStr) -> TreeResult {
+        let parent = self.parent(path)?;
+        let name = path.last().expect("a name").as_os_str();
+        self.clear(parent, name, path)?;
+        nix::unistd::symlinkat(target, Some(parent), name).map_err(|errno| fail(path, errno))?;
+        if self.keep_owner {
+            nix::unistd::fchownat(
+                Some(parent),
+                name,
+                Some(nix::unistd::Uid::from_raw(meta.uid)),
+                Some(nix::unistd::Gid::from_raw(meta.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|errno| fail(path, errno))?;
+        }
+        nix::sys::stat::utimensat(
+            Some(parent),
+            name,
+            &TimeSpec::new(meta.atime.0, meta.atime.1),
+            &TimeSpec::new(meta.mtime.0, meta.mtime.1),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|errno| fail(path, errno))
+    }
+
+    fn special(&mut self, path: &[OsString], meta: &Meta) -> TreeResult {
+        let parent = self.parent(path)?;
+        let name = path.last().expect("a name").as_os_str();
+        self.clear(parent, name, path)?;
+        nix::sys::stat::mknodat(
+            Some(parent),
+            name,
+            meta.kind(),
+            meta.permissions(),
+            meta.rdev,
+        )
+        .map_err(|errno| fail(path, errno))?;
+        let fd = open_entry(parent, name, path)?;
+        if self.keep_owner {
+            nix::unistd::fchownat(
+                Some(parent),
+                name,
+                Some(nix::unistd::Uid::from_raw(meta.uid)),
+                Some(nix::unistd::Gid::from_raw(meta.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|errno| fail(path, errno))?;
+        }
+        drop(fd);
+        Ok(())
+    }
+}
+
+/// Writes entries as a tar stream (`mini cp CTR:PATH -`), with their modes, owners and times.
+pub struct TarSink<W: std::io::Write> {
+    builder: tar::Builder<W>,
+}
+
+impl<W: std::io::Write> std::fmt::Debug for TarSink<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TarSink")
+    }
+}
+
+impl<W: std::io::Write> TarSink<W> {
+    pub fn new(out: W) -> TarSink<W> {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Complete);
+        TarSink { builder }
+    }
+
+    pub fn finish(self) -> std::io::Result<W> {
+        self.builder.into_inner()
+    }
+
+    fn header(meta: &Meta, kind: tar::EntryType) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(meta.mode & 0o7777);
+        header.set_uid(meta.uid.into());
+        header.set_gid(meta.gid.into());
+        header.set_mtime(meta.mtime.0.max(0) as u64);
+        header.set_size(0);
+        header
+    }
+}
+
+impl<W: std::io::Write> Sink for TarSink<W> {
+    fn enter_dir(&mut self, path: &[OsString], meta: &Meta) -> TreeResult {
+        let mut header = Self::header(meta, tar::EntryType::Directory);
+        self.builder
+            .append_data(&mut header, joined(path), std::io::empty())
+            .map_err(|err| fail_io(path, err))
+    }
+
+    fn leave_dir(&mut self, _path: &[OsString], _meta: &Meta) -> TreeResult {
+        Ok(())
+    }
+
+    fn file(&mut self, path: &[OsString], meta: &Meta, data: Data) -> TreeResult {
+        let mut header = Self::header(meta, tar::EntryType::Regular);
+        header.set_size(meta.size);
+        // A file that changes size during the copy must not break the archive: exactly
+        // `size` bytes are written, padded with zeros if it shrank.
+        let reader: Box<dyn Read> = match data {
+            Data::File(file) => Box::new(file),
+            Data::Stream(stream) => Box::new(stream),
+        };
+        let exact = reader.chain(std::io::repeat(0)).take(meta.size);
+        self.builder
+            .append_data(&mut header, joined(path), exact)
+            .map_err(|err| fail_io(path, err))
+    }
+
+    fn symlink(&mut self, path: &[OsString], meta: &Meta, target: &OsStr) -> TreeResult {
+        let mut header = Self::header(meta, tar::EntryType::Symlink);
+        self.builder
+            .append_link(&mut header, joined(path), Path::new(target))
+            .map_err(|err| fail_io(path, err))
+    }
+
+    fn special(&mut self, path: &[OsString], meta: &Meta) -> TreeResult {
+        let kind = match meta.kind() {
+            SFlag::S_IFIFO => tar::EntryType::Fifo,
+            SFlag::S_IFCHR => tar::EntryType::Char,
+            _ => tar::EntryType::Block,
+        };
+        let mut header = Self::header(meta, kind);
+        let major = libc::major(meta.rdev);
+        let minor = libc::minor(meta.rdev);
+        header
+            .set_device_major(major)
+            .and_then(|()| header.set_device_minor(minor))
+            .map_err(|err| fail_io(path, err))?;
+        self.builder
+            .append_data(&mut header, joined(path), std::io::empty())
+            .map_err(|err| fail_io(path, err))
+    }
+}
+
+/// An archive member's name as components: leading `/` and `./` dropped; `..` refused.
+pub fn member_path(name: &Path) -> TreeResult<Vec<OsString>> {
+    let mut parts = Vec::new();
+    for component in name.components() {
+        match component {
+            std::path::Component::Normal(part) => parts.push(part.to_owned()),
+            std::path::Component::CurDir | std::path::Component::RootDir => {}
+            _ => {
+                return Err(TreeError {
+                    path: name.to_path_buf(),
+                    errno: Some(Errno::EINVAL),
+                    message: "an archive member may not name '..'".into(),
+                })
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Reads a tar stream into `sink` (`mini cp - CTR:DIR`). Hard links are refused for now.
+pub fn receive_tar(input: impl Read, sink: &mut dyn Sink) -> TreeResult {
+    let mut archive = tar::Archive::new(input);
+    let entries = archive
+        .entries()
+        .map_err(|err| fail_io(&[OsString::from("-")], err))?;
+    // Directories are finished (times, mode) once the stream ends, deepest first.
+    let mut dirs: Vec<(Vec<OsString>, Meta)> = Vec::new();
+    for entry in entries {
+        let mut entry = entry.map_err(|err| fail_io(&[OsString::from("-")], err))?;
+        let name = entry
+            .path()
+            .map_err(|err| fail_io(&[OsString::from("-")], err))?
+            .into_owned();
+        let path = member_path(&name)?;
+        if path.is_empty() {
+            continue;
+        }
+        let header = entry.header();
+        let meta = Meta {
+            mode: header.mode().unwrap_or(0o644),
+            uid: header.uid().unwrap_or(0) as u32,
+            gid: header.gid().unwrap_or(0) as u32,
+            size: header.size().unwrap_or(0),
+            rdev: libc::makedev(
+                header.device_major().ok().flatten().unwrap_or(0),
+                header.device_minor().ok().flatten().unwrap_or(0),
+            ),
+            atime: (header.mtime().unwrap_or(0) as i64, 0),
+            mtime: (header.mtime().unwrap_or(0) as i64, 0),
+        };
+        let with_type = |bits: u32| Meta {
+            mode: bits | (meta.mode & 0o7777),
+            ..meta
+        };
+        match header.entry_type() {
+            tar::EntryType::Directory => {
+                let meta = with_type(libc::S_IFDIR);
+                sink.enter_dir(&path, &meta)?;
+                dirs.push((path, meta));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let meta = with_type(libc::S_IFREG);
+                sink.file(&path, &meta, Data::Stream(&mut entry))?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|err| fail_io(&path, err))?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                sink.symlink(&path, &with_type(libc::S_IFLNK), target.as_os_str())?;
+            }
+            tar::EntryType::Fifo => sink.special(&path, &with_type(libc::S_IFIFO))?,
+            tar::EntryType::Char => sink.special(&path, &with_type(libc::S_IFCHR))?,
+            tar::EntryType::Block => sink.special(&path, &with_type(libc::S_IFBLK))?,
+            tar::EntryType::Link => {
+                return Err(TreeError {
+                    path: joined(&path),
+                    errno: Some(Errno::ENOTSUP),
+                    message: "hard links in an archive are not supported".into(),
+                })
+            }
+            // PAX and GNU headers are read by the tar crate itself; others are skipped.
+            _ => {}
+        }
+    }
+    for (path, meta) in dirs.iter().rev() {
+        sink.leave_dir(path, meta)?;
+    }
+    Ok(())
+}
