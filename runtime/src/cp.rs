@@ -111,6 +111,7 @@ impl Side<'_> {
     fn error(&self, path: &str, errno: Errno) -> Error {
         match errno {
             Errno::ENOENT => self.not_found(path),
+            Errno::ENOTDIR => Error::Copy(format!("{path}: not a directory")),
             other => Error::Copy(format!("{path}: {}", other.desc())),
         }
     }
@@ -521,11 +522,11 @@ fn copy_between(
 ) -> Result<()> {
     let (source, meta, top) = open_source(src_side, src, options, None)?;
     let dest_must_be_dir = dest.ends_with('/') || dest.ends_with("/.");
-    let (base, top) = match dest_side.open(dest, true) {
+    let (base, top, shown) = match dest_side.open(dest, true) {
         Ok(found) => {
             let found_meta = stat(&found)?;
             if found_meta.is_dir() {
-                (found, top)
+                (found, top, dest.to_string())
             } else if dest_must_be_dir {
                 return Err(Error::Copy(format!("{dest}: not a directory")));
             } else if meta.is_dir() {
@@ -551,14 +552,14 @@ fn copy_between(
                 return Err(Error::Copy(format!("{parent}: not a directory")));
             }
             let name = base_name(dest).ok_or_else(|| Error::Copy(format!("{dest}: no name")))?;
-            (found, vec![name])
+            (found, vec![name], parent)
         }
         Err(errno) => return Err(dest_side.error(dest, errno)),
     };
     check_writable(dest_side, &base, dest)?;
     let mut sink = FsSink::new(open_dir(&base)?, options.archive);
     let mut top = top;
-    tree::send(source, &mut top, &mut sink).map_err(|err| copy_error(dest_side, dest, err))
+    tree::send(source, &mut top, &mut sink).map_err(|err| copy_error(dest_side, &shown, err))
 }
 
 /// A file onto an existing file (perhaps reached through a symlink): written in place.

@@ -909,11 +909,21 @@ impl Engine {
         let mut builder = ContainerBuilder::new(record.id.clone(), SyscallType::Linux)
             .with_root_path(self.store.libcontainer_root())
             .map_err(|err| Error::System(format!("libcontainer: {err}")))?;
-        if !options.interactive {
-            let null: OwnedFd = std::fs::File::open("/dev/null")
+        let null = || -> Result<OwnedFd> {
+            Ok(std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
                 .map_err(Error::io("/dev/null"))?
-                .into();
-            builder = builder.with_stdin(null);
+                .into())
+        };
+        if !options.interactive || options.detach {
+            builder = builder.with_stdin(null()?);
+        }
+        if options.detach {
+            // A detached process must not hold our stdout and stderr open: whoever reads them
+            // (a shell's `$(...)`, a test) would wait for it to end.
+            builder = builder.with_stdout(null()?).with_stderr(null()?);
         }
         let cwd = options
             .workdir
