@@ -450,6 +450,9 @@ fn a_hostile_container_cannot_make_cp_read_or_write_the_host() {
         let _ = env.run(&["cp", p, "evil:/race/d/f"]);
         let dest = out_dir.join(format!("race{i}"));
         let _ = env.run(&["cp", "evil:/race/d", dest.to_str().unwrap()]);
+        // A fresh destination: one that an earlier copy made may be a symlink the container
+        // chose, and a destination that is a symlink is followed (as Docker's client does).
+        let dest = out_dir.join(format!("race{i}-f"));
         let _ = env.run(&["cp", "-L", "evil:/race/d/f", dest.to_str().unwrap()]);
     }
     assert_eq!(
