@@ -70,7 +70,12 @@ fn write_sysctl(path: &str, value: &str) -> Result<()> {
 /// on and `route_localnet` on the bridge (so that the host's 127.0.0.1 reaches published
 /// ports). Safe to call concurrently.
 pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8, alias: &str) -> Result<()> {
-    if !exists(name) {
+    let subnet = ipnet::Ipv4Net::new(gateway, prefix)
+        .map_err(|err| Error::Invalid(format!("{gateway}/{prefix}: {err}")))?
+        .trunc();
+    // The cheap check first (no netlink when all is in place): the bridge is there and the
+    // host routes the subnet through it, which it does once the gateway address is on it.
+    if !exists(name) || !crate::store::routed_via(name, subnet) {
         netlink(&format!("creating bridge {name}"), async |handle| {
             let created = handle
                 .link()
@@ -84,6 +89,27 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8, alias: &str) -> 
             let Some(index) = index_of(&handle, name).await? else {
                 return Ok(());
             };
+            // A bridge left with another address (an earlier run with another subnet) loses it.
+            let mut addresses = handle
+                .address()
+                .get()
+                .set_link_index_filter(index)
+                .execute();
+            let mut stale = Vec::new();
+            while let Some(message) = addresses.try_next().await? {
+                let ours = message.attributes.iter().any(|a| {
+                    matches!(a, rtnetlink::packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) if *ip == gateway)
+                }) && message.header.prefix_len == prefix;
+                if message.header.family == rtnetlink::packet_route::AddressFamily::Inet && !ours {
+                    stale.push(message);
+                }
+            }
+            for message in stale {
+                match handle.address().del(message).execute().await {
+                    Err(err) if !is_errno(&err, libc::EADDRNOTAVAIL) => return Err(err),
+                    _ => {}
+                }
+            }
             let added = handle
                 .address()
                 .add(index, IpAddr::V4(gateway), prefix)

@@ -66,13 +66,28 @@ fn pool() -> impl Iterator<Item = Ipv4Net> {
     sixteens.chain(twenties)
 }
 
-/// Subnets the host routes already (`/proc/net/route`, main table, IPv4).
-pub fn host_routes() -> Vec<Ipv4Net> {
+/// Subnets the host routes already (`/proc/net/route`, main table, IPv4), but for the routes
+/// through `except`: the default bridge's own route (left by an earlier run) does not take its
+/// subnet away from it.
+pub fn host_routes(except: Option<&str>) -> Vec<Ipv4Net> {
     let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     parse_proc_route(&text)
+        .into_iter()
+        .filter(|(iface, _)| Some(iface.as_str()) != except)
+        .map(|(_, net)| net)
+        .collect()
 }
 
-fn parse_proc_route(text: &str) -> Vec<Ipv4Net> {
+/// Whether the host routes `net` through the interface `iface` (as it does once the interface
+/// has an address in `net`).
+pub fn routed_via(iface: &str, net: Ipv4Net) -> bool {
+    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    parse_proc_route(&text)
+        .iter()
+        .any(|(i, n)| i == iface && *n == net)
+}
+
+fn parse_proc_route(text: &str) -> Vec<(String, Ipv4Net)> {
     let hex = |s: &str| {
         u32::from_str_radix(s, 16)
             .ok()
@@ -86,7 +101,10 @@ fn parse_proc_route(text: &str) -> Vec<Ipv4Net> {
             let mask = hex(fields.get(7)?)?;
             let len = u32::from(mask).leading_ones() as u8;
             // The default route overlaps everything and says nothing about what is taken.
-            (len > 0).then(|| Ipv4Net::new(dest, len).ok()).flatten()
+            (len > 0)
+                .then(|| Ipv4Net::new(dest, len).ok())
+                .flatten()
+                .map(|net| (fields[0].to_string(), net))
         })
         .collect()
 }
@@ -242,7 +260,7 @@ impl NetworkStore {
                 let subnet = match self.config.default_subnet() {
                     Some(subnet) => subnet,
                     None => {
-                        let mut taken = host_routes();
+                        let mut taken = host_routes(Some(&self.config.bridge_name));
                         taken.extend(
                             self.list_on_disk()?
                                 .iter()
@@ -365,7 +383,7 @@ impl NetworkStore {
                 subnet
             }
             None => {
-                let mut taken = host_routes();
+                let mut taken = host_routes(None);
                 taken.extend(used.iter().map(|(_, s)| *s));
                 choose_subnet(&taken).ok_or_else(|| {
                     Error::Exhausted(
@@ -630,8 +648,9 @@ mod tests {
              eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
              docker0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n",
         );
-        let text: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
-        assert_eq!(text, ["192.168.0.0/24", "172.18.0.0/16"]);
-        assert_eq!(choose_subnet(&routes).unwrap().to_string(), "172.19.0.0/16");
+        let text: Vec<String> = routes.iter().map(|(i, r)| format!("{i} {r}")).collect();
+        assert_eq!(text, ["eth0 192.168.0.0/24", "docker0 172.18.0.0/16"]);
+        let nets: Vec<Ipv4Net> = routes.iter().map(|(_, n)| *n).collect();
+        assert_eq!(choose_subnet(&nets).unwrap().to_string(), "172.19.0.0/16");
     }
 }
