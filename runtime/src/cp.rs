@@ -152,60 +152,54 @@ fn copy_error(side: &Side, dest: &str, err: TreeError) -> Error {
     }
 }
 
+/// What a copy does once the container's root is open.
+type CopyWork<'a> = Box<dyn FnOnce(&Side) -> Result<()> + Send + 'a>;
+
 impl Engine {
     /// `mini cp SRC DEST`.
     pub fn copy(&self, source: &CopyEnd, dest: &CopyEnd, options: CopyOptions) -> Result<()> {
-        match (source, dest) {
+        // Which end is the container's, and what is done once its root is open.
+        let (container, copy): (&str, CopyWork) = match (source, dest) {
             (CopyEnd::Container { container, path }, CopyEnd::Host(host)) => {
-                let record = self.find(container)?;
                 let host = host.to_string_lossy().into_owned();
-                self.with_container_root(&record, |root| {
-                    let side = Side::Container {
-                        root: &root,
-                        name: container,
-                    };
-                    copy_between(&side, path, &Side::Host, &host, options)
-                })
+                (
+                    container,
+                    Box::new(move |side| copy_between(side, path, &Side::Host, &host, options)),
+                )
             }
             (CopyEnd::Host(host), CopyEnd::Container { container, path }) => {
-                let record = self.find(container)?;
                 let host = host.to_string_lossy().into_owned();
-                self.with_container_root(&record, |root| {
-                    let side = Side::Container {
-                        root: &root,
-                        name: container,
-                    };
-                    copy_between(&Side::Host, &host, &side, path, options)
-                })
+                (
+                    container,
+                    Box::new(move |side| copy_between(&Side::Host, &host, side, path, options)),
+                )
             }
-            (CopyEnd::Container { container, path }, CopyEnd::Stream) => {
-                let record = self.find(container)?;
-                self.with_container_root(&record, |root| {
-                    let side = Side::Container {
-                        root: &root,
-                        name: container,
-                    };
-                    let stdout = std::io::stdout().lock();
-                    copy_to_tar(&side, path, options, stdout)
-                })
+            (CopyEnd::Container { container, path }, CopyEnd::Stream) => (
+                container,
+                Box::new(move |side| copy_to_tar(side, path, options, std::io::stdout().lock())),
+            ),
+            (CopyEnd::Stream, CopyEnd::Container { container, path }) => (
+                container,
+                Box::new(move |side| copy_from_tar(std::io::stdin().lock(), side, path, options)),
+            ),
+            (CopyEnd::Container { .. }, CopyEnd::Container { .. }) => {
+                return Err(Error::Invalid(
+                    "copying between containers is not supported".into(),
+                ))
             }
-            (CopyEnd::Stream, CopyEnd::Container { container, path }) => {
-                let record = self.find(container)?;
-                self.with_container_root(&record, |root| {
-                    let side = Side::Container {
-                        root: &root,
-                        name: container,
-                    };
-                    copy_from_tar(std::io::stdin().lock(), &side, path, options)
-                })
+            _ => {
+                return Err(Error::Invalid(
+                    "must specify at least one container source".into(),
+                ))
             }
-            (CopyEnd::Container { .. }, CopyEnd::Container { .. }) => Err(Error::Invalid(
-                "copying between containers is not supported".into(),
-            )),
-            _ => Err(Error::Invalid(
-                "must specify at least one container source".into(),
-            )),
-        }
+        };
+        let record = self.find(container)?;
+        self.with_container_root(&record, |root| {
+            copy(&Side::Container {
+                root: &root,
+                name: container,
+            })
+        })
     }
 
     /// Runs `work` with a descriptor of the container's root as its processes see it.

@@ -292,6 +292,27 @@ impl FsSink {
         }
     }
 
+    /// `cp -a`: the entry `name` under `parent` (never followed) gets the source's owner.
+    fn chown_entry(
+        &self,
+        parent: RawFd,
+        name: &OsStr,
+        meta: &Meta,
+        path: &[OsString],
+    ) -> TreeResult {
+        if !self.keep_owner {
+            return Ok(());
+        }
+        nix::unistd::fchownat(
+            Some(parent),
+            name,
+            Some(nix::unistd::Uid::from_raw(meta.uid)),
+            Some(nix::unistd::Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|errno| fail(path, errno))
+    }
+
     fn set_owner_and_times(&self, fd: RawFd, meta: &Meta, path: &[OsString]) -> TreeResult {
         if self.keep_owner {
             nix::unistd::fchown(
@@ -405,16 +426,7 @@ impl Sink for FsSink {
         let name = path.last().expect("a name").as_os_str();
         self.clear(parent, name, path)?;
         nix::unistd::symlinkat(target, Some(parent), name).map_err(|errno| fail(path, errno))?;
-        if self.keep_owner {
-            nix::unistd::fchownat(
-                Some(parent),
-                name,
-                Some(nix::unistd::Uid::from_raw(meta.uid)),
-                Some(nix::unistd::Gid::from_raw(meta.gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|errno| fail(path, errno))?;
-        }
+        self.chown_entry(parent, name, meta, path)?;
         nix::sys::stat::utimensat(
             Some(parent),
             name,
@@ -437,19 +449,7 @@ impl Sink for FsSink {
             meta.rdev,
         )
         .map_err(|errno| fail(path, errno))?;
-        let fd = open_entry(parent, name, path)?;
-        if self.keep_owner {
-            nix::unistd::fchownat(
-                Some(parent),
-                name,
-                Some(nix::unistd::Uid::from_raw(meta.uid)),
-                Some(nix::unistd::Gid::from_raw(meta.gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|errno| fail(path, errno))?;
-        }
-        drop(fd);
-        Ok(())
+        self.chown_entry(parent, name, meta, path)
     }
 }
 

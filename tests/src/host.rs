@@ -80,6 +80,19 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A command's exit code; -1 when a signal ended it.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// A TCP port no process of the host listens on (the kernel's pick).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Shorthand for [`check`] on a program and its arguments.
 pub fn run(program: &str, args: &[&str]) -> String {
     check(Command::new(program).args(args))

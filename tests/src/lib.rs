@@ -28,3 +28,13 @@ pub use env::TestEnv;
 pub use external::ExternalHost;
 pub use registry::Registry;
 pub use token::TokenServer;
+
+/// A test's environment with `images` (of [`images`]) on a registry of its own that stands in
+/// for Docker Hub, so that short names pull from it. Keep the registry until the end of the test.
+pub fn lab(images: &[&str]) -> (TestEnv, Registry) {
+    let env = TestEnv::new();
+    let registry = Registry::start(&env.path("registry"));
+    registry.push_library(images);
+    env.use_mirror(&registry);
+    (env, registry)
+}

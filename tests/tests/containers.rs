@@ -7,21 +7,8 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mini_tests::host::text;
-use mini_tests::{Registry, TestEnv};
-
-/// A test's environment with the test images on a registry that stands in for Docker Hub.
-fn lab() -> (TestEnv, Registry) {
-    let env = TestEnv::new();
-    let registry = Registry::start(&env.path("registry"));
-    registry.push_library(&["busybox", "nginx", "debian"]);
-    env.use_mirror(&registry);
-    (env, registry)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use mini_tests::host::{code, text};
+use mini_tests::{lab, TestEnv};
 
 fn stderr(out: &Output) -> String {
     text(&out.stderr)
@@ -53,7 +40,7 @@ fn mounts_under(env: &TestEnv) -> usize {
 
 #[test]
 fn a_detached_nginx_goes_through_its_whole_lifecycle() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     let out = env.run(&["run", "-d", "--name", "w1", "nginx"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let id = text(&out.stdout).trim().to_string();
@@ -172,7 +159,7 @@ fn a_detached_nginx_goes_through_its_whole_lifecycle() {
 
 #[test]
 fn exit_codes_are_dockers() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["pull", "-q", "busybox"]);
     let run = |args: &[&str]| env.run(&[&["run", "--rm"], args].concat());
 
@@ -229,7 +216,7 @@ fn exit_codes_are_dockers() {
 
 #[test]
 fn bad_input_gets_dockers_errors_and_leaves_nothing() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["create", "--name", "one", "busybox", "true"]);
     let out = env.run(&["create", "--name", "one", "busybox", "true"]);
     assert_eq!(code(&out), 125);
@@ -274,7 +261,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
 
 #[test]
 fn rm_flag_removes_the_container_when_it_ends() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     let id = env.run_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2"]);
     let id = id.trim().to_string();
     eventually("the --rm container is gone", || {
@@ -288,7 +275,7 @@ fn rm_flag_removes_the_container_when_it_ends() {
 
 #[test]
 fn run_it_gives_a_terminal_of_the_callers_size() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["pull", "-q", "busybox"]);
     // `script` gives mini a pseudo-terminal, as a person's terminal would be.
     let mini = env
@@ -329,7 +316,7 @@ fn run_it_gives_a_terminal_of_the_callers_size() {
 
 #[test]
 fn itd_keeps_a_terminal_open_in_the_background() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["container", "run", "-itd", "--name=testos", "debian"]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -344,7 +331,7 @@ fn itd_keeps_a_terminal_open_in_the_background() {
 
 #[test]
 fn memory_and_pids_limits_are_enforced() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     let out = env.run(&[
         "run",
         "--name",
@@ -394,7 +381,7 @@ fn memory_and_pids_limits_are_enforced() {
 
 #[test]
 fn on_failure_restarts_up_to_its_count() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&[
         "run",
         "-d",
@@ -427,7 +414,7 @@ fn on_failure_restarts_up_to_its_count() {
 
 #[test]
 fn containers_share_layers_and_the_upper_dir_is_the_containers_own() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["run", "-d", "--name", "a", "busybox", "sleep", "60"]);
     env.run_ok(&["run", "-d", "--name", "b", "busybox", "sleep", "60"]);
     env.run_ok(&["exec", "a", "sh", "-c", "echo mine > /tmp/a.txt"]);
@@ -464,7 +451,7 @@ fn containers_share_layers_and_the_upper_dir_is_the_containers_own() {
 
 #[test]
 fn a_killed_monitor_and_a_reboot_are_repaired() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     let id = env.run_ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "60"]);
     let id = id.trim().to_string();
     let pid: i32 = inspect(&env, "orphan", "{{.State.Pid}}").parse().unwrap();
@@ -508,7 +495,7 @@ fn a_killed_monitor_and_a_reboot_are_repaired() {
 
 #[test]
 fn twenty_containers_started_at_once_all_run() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["pull", "-q", "busybox"]);
     let children: Vec<_> = (0..20)
         .map(|i| {
@@ -552,7 +539,7 @@ fn twenty_containers_started_at_once_all_run() {
 
 #[test]
 fn rmi_keeps_an_image_that_a_container_uses() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["create", "--name", "user", "busybox", "true"]);
     let out = env.run(&["rmi", "busybox"]);
     assert_eq!(code(&out), 1);

@@ -8,20 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use mini_tests::host::text;
-use mini_tests::{Registry, TestEnv};
-
-fn lab() -> (TestEnv, Registry) {
-    let env = TestEnv::new();
-    let registry = Registry::start(&env.path("registry"));
-    registry.push_library(&["busybox", "nginx"]);
-    env.use_mirror(&registry);
-    (env, registry)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use mini_tests::host::{code, free_port, text};
+use mini_tests::{lab, TestEnv};
 
 fn stderr(out: &Output) -> String {
     text(&out.stderr)
@@ -37,13 +25,6 @@ fn mounts_under(env: &TestEnv) -> Vec<String> {
         .filter(|l| l.contains(dir.trim_end_matches('/')))
         .map(str::to_string)
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn curl(url: &str) -> Option<String> {
@@ -81,7 +62,7 @@ fn tree(dir: &Path) -> Vec<String> {
 
 #[test]
 fn the_labs_cp_replaces_nginxs_page_and_files_folders_and_streams_come_out() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let port = free_port();
     env.run_ok(&[
         "run",
@@ -205,7 +186,7 @@ fn tar_list(archive: &[u8]) -> Vec<String> {
 
 #[test]
 fn cp_follows_dockers_rules_for_destinations_and_refuses_bad_paths() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     env.run_ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "300"]);
     let file = env.path("f.txt");
     std::fs::write(&file, "f\n").unwrap();
@@ -295,7 +276,7 @@ fn cp_follows_dockers_rules_for_destinations_and_refuses_bad_paths() {
 
 #[test]
 fn cp_works_on_stopped_containers_and_mounts_nothing_on_the_host() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let vol = env.path("vol-src");
     std::fs::create_dir(&vol).unwrap();
     let bind = format!("{}:/bound", vol.display());
@@ -368,7 +349,7 @@ fn cp_works_on_stopped_containers_and_mounts_nothing_on_the_host() {
 /// is their business.
 #[test]
 fn a_hostile_container_cannot_make_cp_read_or_write_the_host() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let target = env.path("host-target");
     std::fs::create_dir(&target).unwrap();
     let secret = env.path("host-secret");
@@ -499,7 +480,7 @@ fn a_hostile_container_cannot_make_cp_read_or_write_the_host() {
 
 #[test]
 fn volumes_named_anonymous_bind_and_tmpfs_and_data_outlives_rm() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     // A new named volume on a non-empty image folder is filled from the image first.
     env.run_ok(&[
         "run",
@@ -675,7 +656,7 @@ fn volumes_named_anonymous_bind_and_tmpfs_and_data_outlives_rm() {
 
 #[test]
 fn volume_commands_and_bad_input() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     assert_eq!(env.run_ok(&["volume", "create", "v1"]).trim(), "v1");
     env.run_ok(&["volume", "create", "--label", "team=lab", "v2"]);
     let listed = env.run_ok(&["volume", "ls"]);

@@ -7,33 +7,13 @@
 use std::collections::HashSet;
 use std::process::{Command, Output};
 
-use mini_tests::host::text;
-use mini_tests::{ExternalHost, Registry, TestEnv};
-
-fn lab() -> (TestEnv, Registry) {
-    let env = TestEnv::new();
-    let registry = Registry::start(&env.path("registry"));
-    registry.push_library(&["busybox", "nginx"]);
-    env.use_mirror(&registry);
-    (env, registry)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use mini_tests::host::{code, free_port, text};
+use mini_tests::{lab, ExternalHost, TestEnv};
 
 fn inspect(env: &TestEnv, container: &str, format: &str) -> String {
     env.run_ok(&["inspect", "-f", format, container])
         .trim()
         .to_string()
-}
-
-/// A port no process of the host listens on (the kernel's pick).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// `curl` from the host (or, with `ext`, from the external host): the body, or None.
@@ -86,7 +66,7 @@ fn veths_of(env: &TestEnv) -> usize {
 
 #[test]
 fn addresses_go_in_order_are_reused_and_show_as_docker_shows_them() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     for name in ["a1", "a2", "a3"] {
         env.run_ok(&["run", "-d", "--name", name, "busybox", "sleep", "300"]);
     }
@@ -167,7 +147,7 @@ fn addresses_go_in_order_are_reused_and_show_as_docker_shows_them() {
 
 #[test]
 fn published_ports_reach_nginx_from_outside_the_host_localhost_and_containers() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let ext = ExternalHost::new(&env.tag);
     let (public, local) = (free_port(), free_port());
     env.run_ok(&[
@@ -255,7 +235,7 @@ fn published_ports_reach_nginx_from_outside_the_host_localhost_and_containers() 
 
 #[test]
 fn udp_ranges_and_publish_all() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     // UDP: a datagram to the published port reaches a socket in the container's namespace
     // (busybox has no UDP server: the test listens there itself, from its netns file).
     let udp = free_port();
@@ -325,7 +305,7 @@ fn udp_ranges_and_publish_all() {
 
 #[test]
 fn containers_reach_the_outside_through_masquerade() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let ext = ExternalHost::new(&env.tag);
     let port = free_port();
     let server = ext.serve_once(port);
@@ -345,7 +325,7 @@ fn containers_reach_the_outside_through_masquerade() {
 
 #[test]
 fn thirty_concurrent_runs_get_thirty_addresses() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     env.run_ok(&["pull", "busybox"]);
     let env = &env;
     let ips: Vec<String> = std::thread::scope(|scope| {
@@ -374,7 +354,7 @@ fn thirty_concurrent_runs_get_thirty_addresses() {
 
 #[test]
 fn user_networks_have_their_own_bridge_subnet_and_fixed_addresses() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let subnet = env.spare_subnet();
     let id = env.run_ok(&["network", "create", "--subnet", &subnet, "labnet"]);
     let net_ip = |n: u8| format!("{}{n}", subnet.trim_end_matches("0/24"));
@@ -437,7 +417,7 @@ fn user_networks_have_their_own_bridge_subnet_and_fixed_addresses() {
 
 #[test]
 fn bad_network_input_gets_clear_errors_and_leaves_nothing() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     env.run_ok(&["pull", "busybox"]);
     for (args, words) in [
         (vec!["-p", "80:abc"], "invalid container port"),
@@ -544,7 +524,7 @@ fn bad_network_input_gets_clear_errors_and_leaves_nothing() {
 
 #[test]
 fn a_start_that_died_after_connecting_is_undone_by_the_next_command() {
-    let (env, _registry) = lab();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
     let port = free_port();
     let id = env.run_ok(&[
         "run",

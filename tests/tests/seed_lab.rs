@@ -45,10 +45,7 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        let env = TestEnv::new();
-        let registry = Registry::start(&env.path("registry"));
-        registry.push_library(&["nginx", "debian"]);
-        env.use_mirror(&registry);
+        let (env, registry) = mini_tests::lab(&["nginx", "debian"]);
         let other = ExternalHost::with_addresses(
             &env.tag,
             Ipv4Addr::new(192, 168, 137, 101),

@@ -144,13 +144,8 @@ pub fn rename(context: &Context, args: RenameArgs) -> CliResult {
 }
 
 pub fn prune(context: &Context, args: PruneArgs) -> CliResult {
-    if !args.force {
-        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !args.force && !super::confirm("This will remove all stopped containers.") {
+        return Ok(());
     }
     let engine = context.engine()?;
     let records = engine.list().map_err(CliError::one)?;

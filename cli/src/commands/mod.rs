@@ -17,3 +17,47 @@ pub mod rmi;
 pub mod run;
 pub mod tag;
 pub mod volume;
+
+use serde_json::Value;
+
+use crate::context::{CliError, CliResult};
+use crate::template::Template;
+
+/// Asks Docker's prune question on stderr; true when the answer is yes.
+pub fn confirm(warning: &str) -> bool {
+    eprint!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// `X inspect NAME...` for volumes and networks: each object as JSON (or through `--format`),
+/// Docker's error for each name that is not found, and exit code 1 if any was not.
+pub fn inspect_objects(
+    names: &[String],
+    format: Option<&str>,
+    mut lookup: impl FnMut(&str) -> Result<Value, String>,
+) -> CliResult {
+    let template = Template::from_flag(format)?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match lookup(name) {
+            Ok(value) => found.push(value),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    match template {
+        Some(template) => found
+            .iter()
+            .for_each(|v| println!("{}", template.render(v))),
+        None => println!("{}", inspect::pretty(&Value::Array(found))),
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}

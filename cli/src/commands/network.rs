@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use mini_network::NetworkRecord;
 use mini_runtime::{ContainerRecord, Engine};
 
-use crate::commands::inspect::pretty;
 use crate::context::{CliError, CliResult, Context};
 use crate::human;
 use crate::template::Template;
@@ -228,28 +227,14 @@ pub fn network_json(engine: &Engine, record: &NetworkRecord) -> CliResult<Value>
 }
 
 fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
-    let template = Template::from_flag(args.format.as_deref())?;
-    let mut found = Vec::new();
-    let mut failed = false;
-    for name in &args.networks {
-        match engine.networks.get(name) {
-            Ok(record) => found.push(network_json(engine, &record)?),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    match template {
-        Some(template) => found
-            .iter()
-            .for_each(|v| println!("{}", template.render(v))),
-        None => println!("{}", pretty(&Value::Array(found))),
-    }
-    if failed {
-        return Err(CliError::reported(1));
-    }
-    Ok(())
+    super::inspect_objects(&args.networks, args.format.as_deref(), |name| {
+        let record = engine.networks.get(name).map_err(|e| e.to_string())?;
+        network_json(engine, &record).map_err(|e| {
+            e.error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| format!("inspecting network {name} failed"))
+        })
+    })
 }
 
 /// Removes a user network nobody uses: its rules, its bridge, its files.
@@ -307,13 +292,12 @@ fn rm(engine: &Engine, args: RmArgs) -> CliResult {
 }
 
 fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
-    if !args.force {
-        eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !args.force
+        && !super::confirm(
+            "This will remove all custom networks not used by at least one container.",
+        )
+    {
+        return Ok(());
     }
     let containers = engine.list()?;
     let mut deleted = Vec::new();

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use mini_runtime::volumes::{self, Volume};
 use mini_runtime::Engine;
 
-use crate::commands::inspect::pretty;
 use crate::context::{CliError, CliResult, Context};
 use crate::human;
 use crate::template::Template;
@@ -196,28 +195,10 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
 }
 
 fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
-    let template = Template::from_flag(args.format.as_deref())?;
-    let mut found = Vec::new();
-    let mut failed = false;
-    for name in &args.volumes {
-        match engine.volumes.get(name) {
-            Ok(volume) => found.push(volume_json(engine, &volume)),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    match template {
-        Some(template) => found
-            .iter()
-            .for_each(|v| println!("{}", template.render(v))),
-        None => println!("{}", pretty(&Value::Array(found))),
-    }
-    if failed {
-        return Err(CliError::reported(1));
-    }
-    Ok(())
+    super::inspect_objects(&args.volumes, args.format.as_deref(), |name| {
+        let volume = engine.volumes.get(name).map_err(|e| e.to_string())?;
+        Ok(volume_json(engine, &volume))
+    })
 }
 
 /// Removes a volume no container uses (in any state); returns the bytes it held.
@@ -254,14 +235,13 @@ fn rm(engine: &Engine, args: RmArgs) -> CliResult {
 }
 
 fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
-    if !args.force {
-        let what = if args.all { "all" } else { "all anonymous" };
-        eprint!("WARNING! This will remove {what} local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    let what = if args.all { "all" } else { "all anonymous" };
+    if !args.force
+        && !super::confirm(&format!(
+            "This will remove {what} local volumes not used by at least one container."
+        ))
+    {
+        return Ok(());
     }
     // Repairs first, so that a container whose monitor died still counts as a user.
     engine.list()?;
