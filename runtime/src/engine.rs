@@ -404,6 +404,18 @@ impl Engine {
                     }
                     ports
                 },
+                volumes: {
+                    let mut volumes: BTreeMap<String, serde_json::Value> = image_config["Volumes"]
+                        .as_object()
+                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
+                    for spec in &options.volumes {
+                        if !spec.contains(':') {
+                            volumes.insert(spec.clone(), serde_json::json!({}));
+                        }
+                    }
+                    volumes
+                },
             },
             host_config: HostConfig {
                 network_mode,

@@ -33,6 +33,9 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// The image's VOLUME entries and `-v /path` anonymous volumes, as Docker's `Config.Volumes`.
+    #[serde(default)]
+    pub volumes: BTreeMap<String, serde_json::Value>,
 }
 
 /// Docker's `HostConfig.RestartPolicy`.

@@ -129,6 +129,8 @@ pub trait Sink {
     fn symlink(&mut self, path: &[OsString], meta: &Meta, target: &OsStr) -> TreeResult;
     /// A fifo or a device node.
     fn special(&mut self, path: &[OsString], meta: &Meta) -> TreeResult;
+    /// A hard link to `target`, an entry the sink received before (from a tar stream).
+    fn hardlink(&mut self, path: &[OsString], target: &[OsString]) -> TreeResult;
 }
 
 fn owned(fd: RawFd) -> OwnedFd {
@@ -249,16 +251,43 @@ impl FsSink {
                 return Ok(fd.as_raw_fd());
             }
         }
+        let current = self.open_parent(path)?;
+        let raw = current.as_raw_fd();
+        self.cached = Some((parent.to_vec(), current));
+        Ok(raw)
+    }
+
+    /// `parent` without the cache: a descriptor of its own.
+    fn open_parent(&self, path: &[OsString]) -> TreeResult<OwnedFd> {
+        let parent = &path[..path.len().saturating_sub(1)];
         let mut current = self.base.try_clone().map_err(|err| fail_io(path, err))?;
         for (i, name) in parent.iter().enumerate() {
-            current = nix::fcntl::openat(
-                Some(current.as_raw_fd()),
-                name.as_os_str(),
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map(owned)
-            .map_err(|errno| {
+            let open = |dir: &OwnedFd| {
+                nix::fcntl::openat(
+                    Some(dir.as_raw_fd()),
+                    name.as_os_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+            };
+            // A folder an archive names only by the files in it is made, as tar makes it.
+            let opened = match open(&current) {
+                Err(Errno::ENOENT) => nix::sys::stat::mkdirat(
+                    Some(current.as_raw_fd()),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                )
+                .or_else(|errno| {
+                    if errno == Errno::EEXIST {
+                        Ok(())
+                    } else {
+                        Err(errno)
+                    }
+                })
+                .and_then(|()| open(&current)),
+                other => other,
+            };
+            current = opened.map(owned).map_err(|errno| {
                 let at = &path[..=i];
                 match errno {
                     Errno::ELOOP | Errno::ENOTDIR => TreeError {
@@ -270,9 +299,7 @@ impl FsSink {
                 }
             })?;
         }
-        let raw = current.as_raw_fd();
-        self.cached = Some((parent.to_vec(), current));
-        Ok(raw)
+        Ok(current)
     }
 
     /// Clears `name` under `parent` for a new non-directory; a directory there is an error.
@@ -451,6 +478,24 @@ impl Sink for FsSink {
         .map_err(|errno| fail(path, errno))?;
         self.chown_entry(parent, name, meta, path)
     }
+
+    fn hardlink(&mut self, path: &[OsString], target: &[OsString]) -> TreeResult {
+        // Both ends are reached name by name from the base, and linkat does not follow a
+        // symlink at the target: the link can only name a file already below the base.
+        let target_parent = self.open_parent(target)?;
+        let target_name = target.last().expect("a name").as_os_str();
+        let parent = self.parent(path)?;
+        let name = path.last().expect("a name").as_os_str();
+        self.clear(parent, name, path)?;
+        nix::unistd::linkat(
+            Some(target_parent.as_raw_fd()),
+            target_name,
+            Some(parent),
+            name,
+            AtFlags::empty(),
+        )
+        .map_err(|errno| fail(path, errno))
+    }
 }
 
 /// Writes entries as a tar stream (`mini cp CTR:PATH -`), with their modes, owners and times.
@@ -538,6 +583,15 @@ impl<W: std::io::Write> Sink for TarSink<W> {
             .append_data(&mut header, joined(path), std::io::empty())
             .map_err(|err| fail_io(path, err))
     }
+
+    fn hardlink(&mut self, path: &[OsString], target: &[OsString]) -> TreeResult {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        self.builder
+            .append_link(&mut header, joined(path), joined(target))
+            .map_err(|err| fail_io(path, err))
+    }
 }
 
 /// An archive member's name as components: leading `/` and `./` dropped; `..` refused.
@@ -559,7 +613,8 @@ pub fn member_path(name: &Path) -> TreeResult<Vec<OsString>> {
     Ok(parts)
 }
 
-/// Reads a tar stream into `sink` (`mini cp - CTR:DIR`). Hard links are refused for now.
+/// Reads a tar stream into `sink` (`mini cp - CTR:DIR`). A hard link names a member before it;
+/// it is made below the destination, never through a symlink.
 pub fn receive_tar(input: impl Read, sink: &mut dyn Sink) -> TreeResult {
     let mut archive = tar::Archive::new(input);
     let entries = archive
@@ -616,11 +671,20 @@ pub fn receive_tar(input: impl Read, sink: &mut dyn Sink) -> TreeResult {
             tar::EntryType::Char => sink.special(&path, &with_type(libc::S_IFCHR))?,
             tar::EntryType::Block => sink.special(&path, &with_type(libc::S_IFBLK))?,
             tar::EntryType::Link => {
-                return Err(TreeError {
-                    path: joined(&path),
-                    errno: Some(Errno::ENOTSUP),
-                    message: "hard links in an archive are not supported".into(),
-                })
+                let target = entry
+                    .link_name()
+                    .map_err(|err| fail_io(&path, err))?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let target = member_path(&target)?;
+                if target.is_empty() {
+                    return Err(TreeError {
+                        path: joined(&path),
+                        errno: Some(Errno::EINVAL),
+                        message: "a hard link to nothing".into(),
+                    });
+                }
+                sink.hardlink(&path, &target)?;
             }
             // PAX and GNU headers are read by the tar crate itself; others are skipped.
             _ => {}
@@ -630,4 +694,145 @@ pub fn receive_tar(input: impl Read, sink: &mut dyn Sink) -> TreeResult {
         sink.leave_dir(path, meta)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "mini-tree-{name}-{}-{}",
+            std::process::id(),
+            crate::record::random_id().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn dir_fd(path: &Path) -> OwnedFd {
+        File::open(path).unwrap().into()
+    }
+
+    /// A tar member with any name (`..` and absolute ones too), written byte by byte.
+    fn member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn finish(mut out: Vec<u8>) -> Vec<u8> {
+        out.extend_from_slice(&[0; 1024]);
+        out
+    }
+
+    #[test]
+    fn a_hostile_archive_stays_below_its_destination() {
+        let root = temp_dir("hostile");
+        let dest = root.join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let extract = |archive: Vec<u8>| {
+            let mut sink = FsSink::new(dir_fd(&dest), false);
+            receive_tar(&archive[..], &mut sink)
+        };
+        let mut dotdot = Vec::new();
+        member(&mut dotdot, "../escaped", tar::EntryType::Regular, "", b"x");
+        assert!(extract(finish(dotdot)).is_err());
+        assert!(!root.join("escaped").exists());
+
+        // A symlink out, then a file through it: the file is refused, the host untouched.
+        let mut through = Vec::new();
+        member(&mut through, "link", tar::EntryType::Symlink, "/", b"");
+        member(
+            &mut through,
+            "link/tmp-pwned",
+            tar::EntryType::Regular,
+            "",
+            b"x",
+        );
+        let err = extract(finish(through)).unwrap_err();
+        assert!(err.message.contains("symlink is not followed"), "{err}");
+        assert!(!Path::new("/tmp-pwned").exists());
+        assert!(dest
+            .join("link")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+
+        // A hard link may only name what is below the destination.
+        let mut hard = Vec::new();
+        member(&mut hard, "h", tar::EntryType::Link, "../outside", b"");
+        assert!(extract(finish(hard)).is_err());
+        let mut hard = Vec::new();
+        member(&mut hard, "/abs/a.txt", tar::EntryType::Regular, "", b"a");
+        member(
+            &mut hard,
+            "abs/b.txt",
+            tar::EntryType::Link,
+            "abs/a.txt",
+            b"",
+        );
+        // A hard link to the symlink is to the symlink itself, not to what it names.
+        member(&mut hard, "l2", tar::EntryType::Link, "link", b"");
+        extract(finish(hard)).unwrap();
+        let a = std::fs::metadata(dest.join("abs/a.txt")).unwrap();
+        let b = std::fs::metadata(dest.join("abs/b.txt")).unwrap();
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
+        assert!(dest
+            .join("l2")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_tree_copies_with_modes_times_and_symlinks_as_symlinks() {
+        let root = temp_dir("copy");
+        let src = root.join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f"), "data").unwrap();
+        std::fs::set_permissions(src.join("sub/f"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", src.join("sub/s")).unwrap();
+        std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        let dest = root.join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let source = open_entry(
+            dir_fd(&root).as_raw_fd(),
+            OsStr::new("src"),
+            &[OsString::from("src")],
+        )
+        .unwrap();
+        let mut sink = FsSink::new(dir_fd(&dest), false);
+        send(source, &mut vec![OsString::from("copy")], &mut sink).unwrap();
+        let copied = dest.join("copy/sub/f");
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "data");
+        let (from, to) = (
+            std::fs::metadata(src.join("sub/f")).unwrap(),
+            std::fs::metadata(&copied).unwrap(),
+        );
+        assert_eq!(to.mode() & 0o7777, 0o640);
+        assert_eq!(
+            (to.mtime(), to.mtime_nsec()),
+            (from.mtime(), from.mtime_nsec())
+        );
+        let sub = std::fs::metadata(dest.join("copy/sub")).unwrap();
+        assert_eq!(sub.mode() & 0o7777, 0o750);
+        assert_eq!(
+            std::fs::read_link(dest.join("copy/sub/s")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

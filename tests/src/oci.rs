@@ -212,6 +212,21 @@ impl Image {
         }
     }
 
+    /// The same image with `fields` set in its config's `config` (Volumes, Cmd, ...); the
+    /// manifest follows the config's new digest.
+    pub fn with_config(mut self, fields: Value) -> Image {
+        let mut config: Value = serde_json::from_slice(&self.config).unwrap();
+        for (key, value) in fields.as_object().expect("an object of config fields") {
+            config["config"][key] = value.clone();
+        }
+        self.config = serde_json::to_vec(&config).unwrap();
+        let mut manifest: Value = serde_json::from_slice(&self.manifest).unwrap();
+        manifest["config"]["digest"] = json!(sha256(&self.config));
+        manifest["config"]["size"] = json!(self.config.len());
+        self.manifest = serde_json::to_vec(&manifest).unwrap();
+        self
+    }
+
     pub fn manifest_digest(&self) -> String {
         sha256(&self.manifest)
     }

@@ -764,3 +764,60 @@ fn volume_commands_and_bad_input() {
     env.run_ok(&["rm", "-f", "ro"]);
     env.run_ok(&["volume", "rm", "v1", "v2"]);
 }
+
+#[test]
+fn an_images_volume_gets_an_anonymous_volume_filled_from_the_image() {
+    use mini_tests::oci::{self, Flavour, Image, LayerTar};
+    let (env, registry) = lab(&["busybox"]);
+    let layer = LayerTar::new()
+        .dir("data")
+        .file("data/seed.txt", "from the image\n")
+        .finish();
+    let arch = if std::env::consts::ARCH == "aarch64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let image = Image::new(&[layer], Flavour::Oci, true, arch)
+        .with_config(serde_json::json!({"Volumes": {"/data": {}}}));
+    let layout = env.path("layout-volimg");
+    oci::write_layout(&layout, &[image], false);
+    registry.push_layout(&layout, "library/volimg:latest", None);
+
+    env.run_ok(&["create", "--name", "v1", "volimg"]);
+    let mounts: serde_json::Value =
+        serde_json::from_str(&env.run_ok(&["inspect", "-f", "{{json .Mounts}}", "v1"])).unwrap();
+    assert_eq!(mounts.as_array().unwrap().len(), 1, "{mounts}");
+    assert_eq!(mounts[0]["Type"], "volume");
+    assert_eq!(mounts[0]["Destination"], "/data");
+    let name = mounts[0]["Name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 64);
+    let source = mounts[0]["Source"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(Path::new(source).join("seed.txt")).unwrap(),
+        "from the image\n"
+    );
+    assert_eq!(
+        env.run_ok(&["inspect", "-f", "{{json .Config.Volumes}}", "v1"])
+            .trim(),
+        "{\"/data\":{}}"
+    );
+    // A mount of the user's on that path replaces the anonymous volume.
+    env.run_ok(&["create", "--name", "v2", "-v", "mine:/data", "volimg"]);
+    let mounts: serde_json::Value =
+        serde_json::from_str(&env.run_ok(&["inspect", "-f", "{{json .Mounts}}", "v2"])).unwrap();
+    assert_eq!(mounts.as_array().unwrap().len(), 1);
+    assert_eq!(mounts[0]["Name"], "mine");
+    env.run_ok(&["rm", "-v", "v1", "v2"]);
+    let left: Vec<String> = env
+        .run_ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        left,
+        ["mine"],
+        "rm -v removes the anonymous volume, not the named one"
+    );
+    env.run_ok(&["volume", "rm", "mine"]);
+}

@@ -124,7 +124,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "Env": config.env,
         "Cmd": config.cmd,
         "Image": config.image,
-        "Volumes": null,
+        "Volumes": if config.volumes.is_empty() { Value::Null } else { json!(config.volumes) },
         "WorkingDir": config.working_dir,
         "Entrypoint": config.entrypoint,
         "OnBuild": null,
