@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -87,14 +87,27 @@ impl Side<'_> {
         }
         match self {
             Side::Host => nix::fcntl::open(path, flags, Mode::empty()).map(owned),
-            Side::Container { root, .. } => nix::fcntl::openat2(
-                root.as_raw_fd(),
-                if path.is_empty() { "/" } else { path },
-                OpenHow::new()
-                    .flags(flags)
-                    .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS),
-            )
-            .map(owned),
+            Side::Container { root, .. } => {
+                let lookup = || {
+                    nix::fcntl::openat2(
+                        root.as_raw_fd(),
+                        if path.is_empty() { "/" } else { path },
+                        OpenHow::new().flags(flags).resolve(
+                            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+                        ),
+                    )
+                };
+                // The kernel answers EAGAIN when a rename in the container raced the lookup
+                // (it cannot vouch for `..`): look again, a few times.
+                let mut result = lookup();
+                for _ in 0..16 {
+                    if result != Err(Errno::EAGAIN) {
+                        break;
+                    }
+                    result = lookup();
+                }
+                result.map(owned)
+            }
         }
     }
 
@@ -208,23 +221,16 @@ impl Engine {
         record: &ContainerRecord,
         work: impl FnOnce(OwnedFd) -> Result<T> + Send,
     ) -> Result<T> {
-        if record.is_running() && record.state.pid > 0 {
-            let path = format!("/proc/{}/root", record.state.pid);
-            let root = nix::fcntl::open(
-                path.as_str(),
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map(owned)
-            .map_err(|errno| Error::System(format!("opening {path}: {}", errno.desc())))?;
-            return work(root);
+        if record.is_running() {
+            return work(running_root(record)?);
         }
         // No start while we have its rootfs mounted (overlay refuses a second mount of an
         // upper directory in use).
         let _start = Lock::acquire(&self.store.container_dir(&record.id).join("start.lock"))?;
         let record = self.get(&record.id)?;
         if record.is_running() {
-            return self.with_container_root(&record, work);
+            // It started before we had the lock: its own root, then.
+            return work(running_root(&record)?);
         }
         self.in_private_mounts(&record, true, work)
     }
@@ -274,10 +280,15 @@ impl Engine {
                     )
                     .map(owned)
                     .map_err(|e| system("opening the rootfs", e))?;
-                    if binds {
-                        self.bind_mounts(record, &root)?;
-                    }
-                    work(root)
+                    let result = if binds {
+                        self.bind_mounts(record, &root).and_then(|()| work(root))
+                    } else {
+                        work(root)
+                    };
+                    // Unmounted here, not when the namespace dies with the thread (which may
+                    // be after join returns): the overlay is released before start.lock is.
+                    let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+                    result
                 })
                 .join()
                 .unwrap_or_else(|_| Err(Error::System("the copy's thread panicked".into())))
@@ -313,23 +324,21 @@ impl Engine {
                 }
                 _ => make_dirs(root, &mount.destination)?,
             };
-            let at = format!("/proc/thread-self/fd/{}", target.as_raw_fd());
             let made = if mount.kind == "tmpfs" {
+                let at = format!("/proc/thread-self/fd/{}", target.as_raw_fd());
+                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                if !mount.rw {
+                    flags |= MsFlags::MS_RDONLY;
+                }
                 nix::mount::mount(
                     Some("tmpfs"),
                     at.as_str(),
                     Some("tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    flags,
                     Some(mount.tmpfs_options.join(",").as_str()),
                 )
             } else {
-                nix::mount::mount(
-                    Some(mount.source.as_str()),
-                    at.as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
+                attach_bind(&mount.source, &target, !mount.rw)
             };
             made.map_err(|errno| {
                 Error::System(format!(
@@ -339,27 +348,6 @@ impl Engine {
                     errno.desc()
                 ))
             })?;
-            if !mount.rw {
-                // The descriptor is of the directory under the new mount: look it up again.
-                let mounted = side
-                    .open(&mount.destination, true)
-                    .map_err(|errno| side.error(&mount.destination, errno))?;
-                let at = format!("/proc/thread-self/fd/{}", mounted.as_raw_fd());
-                nix::mount::mount(
-                    None::<&str>,
-                    at.as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-                .map_err(|errno| {
-                    Error::System(format!(
-                        "making {} read-only: {}",
-                        mount.destination,
-                        errno.desc()
-                    ))
-                })?;
-            }
         }
         Ok(())
     }
@@ -419,6 +407,113 @@ impl Engine {
     }
 }
 
+/// The root a running container's processes see, through `/proc/<pid>`. The pid is checked to
+/// be the container's (its cgroup names the container) through the same `/proc/<pid>`
+/// descriptor the root is opened from: if the container ended and the pid went to another
+/// process, the descriptor no longer answers, and the host's `/` is never taken for its root.
+fn running_root(record: &ContainerRecord) -> Result<OwnedFd> {
+    let busy = || {
+        Error::Conflict(format!(
+            "container {} is starting or restarting: try again",
+            record.name
+        ))
+    };
+    if record.state.pid <= 0 {
+        return Err(busy());
+    }
+    let proc_dir = format!("/proc/{}", record.state.pid);
+    let dir = nix::fcntl::open(
+        proc_dir.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|_| busy())?;
+    let cgroup = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        "cgroup",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(|fd| File::from(owned(fd)))
+    .and_then(|mut file| {
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map(|_| text)
+            .map_err(|_| Errno::EIO)
+    })
+    .map_err(|_| busy())?;
+    if !cgroup.contains(&record.id) {
+        return Err(busy());
+    }
+    nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        "root",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|_| busy())
+}
+
+/// Binds the host path `source` (recursively) onto what `target` refers to, read-only when
+/// asked. The mount is made detached (open_tree), made read-only there (mount_setattr) and only
+/// then attached (move_mount) to the descriptor: no lookup comes between, so nothing the
+/// container renames in the meantime can receive a writable mount.
+fn attach_bind(source: &str, target: &OwnedFd, read_only: bool) -> std::result::Result<(), Errno> {
+    let source = std::ffi::CString::new(source).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: open_tree reads a NUL-terminated path and returns a new descriptor or -1.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint,
+        )
+    };
+    if tree < 0 {
+        return Err(Errno::last());
+    }
+    let tree = owned(tree as RawFd);
+    if read_only {
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: mount_setattr reads `attr` (of the size given) and an empty path.
+        let set = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+                &attr as *const libc::mount_attr,
+                std::mem::size_of::<libc::mount_attr>(),
+            )
+        };
+        if set < 0 {
+            return Err(Errno::last());
+        }
+    }
+    // SAFETY: move_mount takes two descriptors and two empty NUL-terminated paths.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if moved < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// Makes the directories of `path` inside the root that are missing (each component looked up
 /// in the root, so a symlink in the path stays inside it); returns the last one.
 fn make_dirs(root: &OwnedFd, path: &str) -> Result<OwnedFd> {
@@ -461,6 +556,11 @@ fn open_source(
     let fd = side
         .open(path, wants_dir || options.follow_link)
         .map_err(|errno| side.error(path, errno))?;
+    if tree::is_kernel_fs(fd.as_fd()) {
+        return Err(Error::Copy(format!(
+            "{path}: on a kernel file system (proc, sys, devpts, cgroup): not copied"
+        )));
+    }
     let meta = stat(&fd)?;
     if wants_dir && !meta.is_dir() {
         return Err(Error::Copy(format!("{path}: not a directory")));
@@ -477,6 +577,11 @@ fn open_source(
 
 /// Refuses a destination on a read-only mount before anything is written.
 fn check_writable(side: &Side, dir: &OwnedFd, dest: &str) -> Result<()> {
+    if tree::is_kernel_fs(dir.as_fd()) {
+        return Err(Error::Copy(format!(
+            "cannot copy to {dest}: it is on a kernel file system (proc, sys, devpts, cgroup)"
+        )));
+    }
     let Ok(stat) = nix::sys::statvfs::fstatvfs(dir) else {
         return Ok(());
     };
@@ -551,7 +656,8 @@ fn copy_between(
         Err(errno) => return Err(dest_side.error(dest, errno)),
     };
     check_writable(dest_side, &base, dest)?;
-    let mut sink = FsSink::new(open_dir(&base)?, options.archive);
+    let from_container = matches!((src_side, dest_side), (Side::Container { .. }, Side::Host));
+    let mut sink = FsSink::new(open_dir(&base)?, options.archive).from_container(from_container);
     let mut top = top;
     tree::send(source, &mut top, &mut sink).map_err(|err| copy_error(dest_side, &shown, err))
 }

@@ -60,10 +60,6 @@ impl Meta {
     pub fn is_dir(&self) -> bool {
         self.kind() == SFlag::S_IFDIR
     }
-
-    fn permissions(&self) -> Mode {
-        Mode::from_bits_truncate(self.mode & 0o7777)
-    }
 }
 
 /// Why a copy stopped.
@@ -162,6 +158,37 @@ fn reopen(fd: &OwnedFd, flags: OFlag, path: &[OsString]) -> TreeResult<OwnedFd> 
     .map_err(|errno| fail(path, errno))
 }
 
+/// Whether `fd` is on one of the kernel's own file systems (proc, sysfs, devpts, cgroup,
+/// mqueue, debugfs, tracefs, securityfs, bpf). A container's `/proc` and `/sys` are reachable
+/// through its root; reading or writing them as the host's root is never what a copy means
+/// (`/proc/kmsg` blocks, and writes would carry the host's privileges), and Docker's copies
+/// never see them. Copies skip them and refuse them as destinations.
+pub fn is_kernel_fs(fd: std::os::fd::BorrowedFd) -> bool {
+    const KERNEL: &[i64] = &[
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x1cd1,      // devpts
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x1980_0202, // mqueue
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x7363_6673, // securityfs
+        0xcafe_4a11, // bpf
+    ];
+    nix::sys::statfs::fstatfs(fd)
+        .map(|st| KERNEL.contains(&(st.filesystem_type().0 as i64)))
+        .unwrap_or(false)
+}
+
+fn kernel_fs_error(path: &[OsString]) -> TreeError {
+    TreeError {
+        path: joined(path),
+        errno: Some(Errno::EPERM),
+        message: "on a kernel file system (proc, sys, devpts, cgroup): not written".into(),
+    }
+}
+
 fn stat_fd(fd: &OwnedFd, path: &[OsString]) -> TreeResult<Meta> {
     nix::sys::stat::fstat(fd.as_raw_fd())
         .map(|st| Meta::from_stat(&st))
@@ -171,6 +198,10 @@ fn stat_fd(fd: &OwnedFd, path: &[OsString]) -> TreeResult<Meta> {
 /// Sends the entry `source` (an `O_PATH` descriptor) and everything below it to `sink`, as
 /// `path` (empty: a directory's entries go straight into the sink's base).
 pub fn send(source: OwnedFd, path: &mut Vec<OsString>, sink: &mut dyn Sink) -> TreeResult {
+    use std::os::fd::AsFd;
+    if is_kernel_fs(source.as_fd()) {
+        return Ok(());
+    }
     let meta = stat_fd(&source, path)?;
     match meta.kind() {
         SFlag::S_IFDIR => {
@@ -184,12 +215,14 @@ pub fn send(source: OwnedFd, path: &mut Vec<OsString>, sink: &mut dyn Sink) -> T
                 let dup = dir.try_clone().map_err(|err| fail_io(path, err))?;
                 let mut listing =
                     nix::dir::Dir::from_fd(dup.into_raw_fd()).map_err(|errno| fail(path, errno))?;
-                let names = listing
-                    .iter()
-                    .filter_map(|e| e.ok())
-                    .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
-                    .filter(|n| n != "." && n != "..")
-                    .collect();
+                let mut names = Vec::new();
+                for entry in listing.iter() {
+                    let entry = entry.map_err(|errno| fail(path, errno))?;
+                    let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                    if name != "." && name != ".." {
+                        names.push(name.to_owned());
+                    }
+                }
                 names
             };
             names.sort();
@@ -231,6 +264,10 @@ pub struct FsSink {
     /// Directories this copy made: only their mode and times are set (an existing directory
     /// that receives entries keeps its own).
     made: Vec<Vec<OsString>>,
+    /// The entries come from a container and go to the host: without `keep_owner` (`cp -a`),
+    /// device nodes are left out and set-user-ID and set-group-ID bits dropped, so that a
+    /// container cannot hand the host a raw disk or a root shell.
+    untrusted: bool,
 }
 
 impl FsSink {
@@ -240,7 +277,23 @@ impl FsSink {
             keep_owner,
             cached: None,
             made: Vec::new(),
+            untrusted: false,
         }
+    }
+
+    /// Entries come from a container and go to the host (see `untrusted`).
+    pub fn from_container(mut self, untrusted: bool) -> FsSink {
+        self.untrusted = untrusted;
+        self
+    }
+
+    /// The permission bits an entry gets here.
+    fn mode_for(&self, meta: &Meta) -> Mode {
+        let mut bits = meta.mode & 0o7777;
+        if self.untrusted && !self.keep_owner {
+            bits &= !(libc::S_ISUID | libc::S_ISGID);
+        }
+        Mode::from_bits_truncate(bits)
     }
 
     /// The directory that holds `path`'s last component, opened name by name from the base.
@@ -298,6 +351,9 @@ impl FsSink {
                     other => fail(at, other),
                 }
             })?;
+            if is_kernel_fs(std::os::fd::AsFd::as_fd(&current)) {
+                return Err(kernel_fs_error(&path[..=i]));
+            }
         }
         Ok(current)
     }
@@ -350,7 +406,7 @@ impl FsSink {
             .map_err(|errno| fail(path, errno))?;
         }
         // After chown, which clears set-user-ID bits.
-        nix::sys::stat::fchmod(fd, meta.permissions()).map_err(|errno| fail(path, errno))?;
+        nix::sys::stat::fchmod(fd, self.mode_for(meta)).map_err(|errno| fail(path, errno))?;
         nix::sys::stat::futimens(
             fd,
             &TimeSpec::new(meta.atime.0, meta.atime.1),
@@ -428,17 +484,24 @@ impl Sink for FsSink {
                 Mode::from_bits_truncate(0o600),
             )
         };
-        let existing = nix::sys::stat::fstatat(Some(parent), name, AtFlags::AT_SYMLINK_NOFOLLOW);
-        let fd = match existing {
-            Ok(st) if Meta::from_stat(&st).kind() == SFlag::S_IFREG => open(OFlag::O_TRUNC),
+        // What is there is pinned by an O_PATH descriptor and checked through it: a device
+        // node or fifo swapped in for the file is never opened for writing.
+        let fd = match open_entry(parent, name, path) {
+            Ok(entry) if stat_fd(&entry, path)?.kind() == SFlag::S_IFREG => reopen(
+                &entry,
+                OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_NONBLOCK,
+                path,
+            )?,
             Ok(_) => {
                 self.clear(parent, name, path)?;
                 open(OFlag::O_CREAT | OFlag::O_EXCL)
+                    .map(owned)
+                    .map_err(|errno| fail(path, errno))?
             }
-            Err(_) => open(OFlag::O_CREAT | OFlag::O_EXCL),
-        }
-        .map(owned)
-        .map_err(|errno| fail(path, errno))?;
+            Err(_) => open(OFlag::O_CREAT | OFlag::O_EXCL)
+                .map(owned)
+                .map_err(|errno| fail(path, errno))?,
+        };
         let mut out = File::from(fd);
         let copied = match data {
             Data::File(mut file) => std::io::copy(&mut file, &mut out),
@@ -465,6 +528,9 @@ impl Sink for FsSink {
     }
 
     fn special(&mut self, path: &[OsString], meta: &Meta) -> TreeResult {
+        if self.untrusted && !self.keep_owner && meta.kind() != SFlag::S_IFIFO {
+            return Ok(());
+        }
         let parent = self.parent(path)?;
         let name = path.last().expect("a name").as_os_str();
         self.clear(parent, name, path)?;
@@ -472,7 +538,7 @@ impl Sink for FsSink {
             Some(parent),
             name,
             meta.kind(),
-            meta.permissions(),
+            self.mode_for(meta),
             meta.rdev,
         )
         .map_err(|errno| fail(path, errno))?;

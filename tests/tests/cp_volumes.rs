@@ -417,6 +417,40 @@ fn a_hostile_container_cannot_make_cp_read_or_write_the_host() {
     assert_eq!(std::fs::read_link(&up).unwrap(), Path::new("/"));
     assert_eq!(tree(&out_dir.join("tree")), ["sub", "sub/secret", "sub/up"]);
 
+    // A device node and a set-user-ID file planted in the container do not come out as such:
+    // the host gets no raw disk and no root shell (as root runs mini).
+    env.run_ok(&[
+        "exec", "evil", "sh", "-c",
+        "mkdir /planted && mknod /planted/disk b 8 0 && cp /bin/busybox /planted/suid && chmod 4755 /planted/suid",
+    ]);
+    env.run_ok(&["cp", "evil:/planted", o]);
+    assert_eq!(tree(&out_dir.join("planted")), ["suid"], "no device node");
+    let mode = std::fs::metadata(out_dir.join("planted/suid"))
+        .unwrap()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "set-user-ID dropped");
+
+    // The container's /proc and /sys are not the copy's business: not read, not written.
+    let kmsg = env.run(&["cp", "evil:/proc/kmsg", o]);
+    assert_eq!(code(&kmsg), 1);
+    assert!(
+        stderr(&kmsg).contains("kernel file system"),
+        "{}",
+        stderr(&kmsg)
+    );
+    let into_proc = env.run(&["cp", p, "evil:/proc/sys/kernel/"]);
+    assert_eq!(code(&into_proc), 1);
+    assert!(
+        stderr(&into_proc).contains("kernel file system"),
+        "{}",
+        stderr(&into_proc)
+    );
+    // The whole root comes out (without hanging on /proc/kmsg), its kernel file systems left out.
+    let whole = out_dir.join("whole");
+    env.run_ok(&["cp", "evil:/", whole.to_str().unwrap()]);
+    assert!(whole.join("bin/busybox").is_file());
+    assert!(!whole.join("proc/kmsg").exists() && !whole.join("sys/kernel").exists());
+
     // The swap: /race/d is a directory, then a symlink to the host's folder, over and over.
     let race = format!(
         "mkdir -p /race; while true; do rm -rf /race/d; mkdir /race/d; echo in > /race/d/f; \
@@ -747,15 +781,23 @@ fn volume_commands_and_bad_input() {
     ]);
     let file = env.path("f");
     std::fs::write(&file, "f\n").unwrap();
-    for dest in ["ro:/data/f", "ro:/tmp/f"] {
-        let out = env.run(&["cp", file.to_str().unwrap(), dest]);
-        assert_eq!(code(&out), 1, "{dest}");
-        assert!(
-            stderr(&out).contains("read-only"),
-            "{dest}: {}",
-            stderr(&out)
-        );
+    // Running, then stopped (its mounts made again, read-only as they were).
+    for stop in [false, true] {
+        if stop {
+            env.run_ok(&["stop", "-t", "1", "ro"]);
+        }
+        for dest in ["ro:/data/f", "ro:/tmp/f"] {
+            let out = env.run(&["cp", file.to_str().unwrap(), dest]);
+            assert_eq!(code(&out), 1, "{dest}");
+            assert!(
+                stderr(&out).contains("read-only"),
+                "{dest} (stopped: {stop}): {}",
+                stderr(&out)
+            );
+        }
     }
+    // The copies of the stopped container let it go: it starts at once.
+    env.run_ok(&["start", "ro"]);
     let mountpoint = text(
         &env.run(&["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"])
             .stdout,
