@@ -176,6 +176,8 @@ pub fn is_kernel_fs(fd: std::os::fd::BorrowedFd) -> bool {
         0x7363_6673, // securityfs
         0xcafe_4a11, // bpf
     ];
+    // f_type's width differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
     nix::sys::statfs::fstatfs(fd)
         .map(|st| KERNEL.contains(&(st.filesystem_type().0 as i64)))
         .unwrap_or(false)
