@@ -212,6 +212,23 @@ fn cp_follows_dockers_rules_for_destinations_and_refuses_bad_paths() {
         ]),
         "f\nf\nf\n"
     );
+    // Owners: root's in the container, unless -a keeps them.
+    let owned = env.path("owned.txt");
+    std::fs::write(&owned, "o\n").unwrap();
+    std::os::unix::fs::chown(&owned, Some(1234), Some(2345)).unwrap();
+    let o = owned.to_str().unwrap();
+    env.run_ok(&["cp", o, "c1:/tmp/plain.txt"]);
+    env.run_ok(&["cp", "-a", o, "c1:/tmp/kept.txt"]);
+    let owners = env.run_ok(&[
+        "exec",
+        "c1",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/plain.txt",
+        "/tmp/kept.txt",
+    ]);
+    assert_eq!(owners, "0:0\n1234:2345\n");
     // A folder to a new name, into a folder, its content with /.
     env.run_ok(&["cp", d, "c1:/made"]);
     env.run_ok(&["cp", d, "c1:/tmp"]);
