@@ -107,6 +107,9 @@ enum Command {
     /// The per-container monitor (started by mini itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
+    /// A user network's DNS responder (started by mini itself)
+    #[command(name = "__dns", hide = true)]
+    Dns { network: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +290,16 @@ fn main() -> ExitCode {
             commands::lifecycle::prune(&context, args)
         }
         Command::Monitor(args) => return monitor(&context, args),
+        Command::Dns { network } => {
+            let store = mini_runtime::ContainerStore::open(&context.root, &context.runroot);
+            return match store.and_then(|s| mini_runtime::networking::serve_dns(&s, &network)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("Error: {err}");
+                    ExitCode::from(EXIT_ENGINE_ERROR)
+                }
+            };
+        }
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             commands::history::run(&context, args)
         }

@@ -7,6 +7,7 @@
 //! It knows nothing of containers' lifecycles or of images: callers hand it ids, names and paths.
 
 pub mod config;
+pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod files;

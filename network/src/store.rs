@@ -209,6 +209,11 @@ impl NetworkStore {
         lock(&self.dir.join("networks.lock"))
     }
 
+    /// The names its running containers answer to (dns.rs); change under `lock`.
+    pub fn dns_records(&self, name: &str) -> PathBuf {
+        crate::dns::records_path(&self.dir, name)
+    }
+
     /// The lock over one network's addresses.
     pub fn lock(&self, name: &str) -> Result<StoreLock> {
         lock(&self.dir.join(format!("{name}.lock")))
@@ -423,6 +428,7 @@ impl NetworkStore {
         for path in [
             self.record_path(&record.name),
             self.ipam_path(&record.name),
+            self.dns_records(&record.name),
             self.dir.join(format!("{}.lock", record.name)),
         ] {
             match std::fs::remove_file(&path) {

@@ -28,6 +28,9 @@ use crate::user;
 /// The hidden subcommand that runs a monitor: `mini __monitor ID`.
 pub const MONITOR_COMMAND: &str = "__monitor";
 
+/// The hidden subcommand that runs a user network's DNS responder: `mini __dns NETWORK`.
+pub const DNS_COMMAND: &str = "__dns";
+
 /// Everything `run` and `create` take, parsed.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -80,6 +83,8 @@ pub struct CreateOptions {
     pub mounts: Vec<String>,
     /// `--volumes-from` values.
     pub volumes_from: Vec<String>,
+    /// `--network-alias` values.
+    pub network_aliases: Vec<String>,
 }
 
 /// What `exec` takes.
@@ -235,7 +240,16 @@ impl Engine {
         } else {
             // Its own address goes in when it is connected (networking::connect).
             crate::networking::write_hosts(&self.store, record, None)?;
-            mini_network::files::resolv_conf_with(&host_resolv, &record.host_config.dns)
+            let mut servers = record.host_config.dns.clone();
+            let mode = &record.host_config.network_mode;
+            if servers.is_empty() && crate::networking::is_bridge_mode(mode) && mode != "bridge" {
+                // A user network's names are answered on its gateway (networking.rs); the
+                // rest is passed on to the host's resolvers from there.
+                if let Some((_, gateway)) = self.networks.get(mode)?.addressing() {
+                    servers.push(gateway.to_string());
+                }
+            }
+            mini_network::files::resolv_conf_with(&host_resolv, &servers)
         };
         for (name, text) in [("hostname", hostname), ("resolv.conf", resolv)] {
             let path = dir.join(name);
@@ -323,6 +337,12 @@ impl Engine {
         spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
         let network_mode = self.network_mode(options)?;
         let bridged = crate::networking::is_bridge_mode(&network_mode);
+        if !options.network_aliases.is_empty() && (!bridged || network_mode == "bridge") {
+            return Err(Error::Invalid(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
         let mut port_bindings = mini_network::ports::PortBindings::new();
         if bridged {
             for (key, binding) in &options.publish {
@@ -449,6 +469,7 @@ impl Engine {
                     })
                     .collect(),
                 volumes_from: options.volumes_from.clone(),
+                network_aliases: options.network_aliases.clone(),
             },
             state: State::default(),
             network_settings: Default::default(),

@@ -8,12 +8,13 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use mini_network::dns;
 use mini_network::endpoint::{self, Endpoint, Owner};
 use mini_network::ports::{HostBinding, PortKey, Published};
 use mini_network::{NetworkConfig, NetworkStore};
 
 use crate::error::{Error, Result};
-use crate::record::ContainerRecord;
+use crate::record::{ContainerRecord, Lock};
 use crate::store::ContainerStore;
 
 impl From<mini_network::Error> for Error {
@@ -180,7 +181,149 @@ pub fn connect(
         return Err(err.into());
     }
     write_hosts(store, &record, Some(ip))?;
+    if has_dns(&network.name) {
+        {
+            let _lock = networks.lock(&network.name)?;
+            dns::add(
+                &networks.dns_records(&network.name),
+                dns::Entry {
+                    id: record.id.clone(),
+                    ip,
+                    names: dns_names(&record),
+                },
+            )?;
+        }
+        ensure_dns(store, &network.name)?;
+    }
     Ok(Some(endpoint.netns))
+}
+
+/// Whether containers on this (bridge-driver) network resolve each other by name: user
+/// networks do, the default `bridge` does not, as in Docker.
+fn has_dns(network: &str) -> bool {
+    network != "bridge"
+}
+
+/// The names a container answers to on a user network: its name, its short id and its
+/// `--network-alias`es (Docker's `DNSNames`).
+pub fn dns_names(record: &ContainerRecord) -> Vec<String> {
+    let mut names = vec![record.name.clone(), record.short_id().to_string()];
+    names.extend(record.host_config.network_aliases.iter().cloned());
+    names
+}
+
+fn dns_lock_path(store: &ContainerStore, network: &str) -> std::path::PathBuf {
+    store.runroot.join("dns").join(format!("{network}.lock"))
+}
+
+/// Starts the network's DNS responder (`mini __dns NETWORK`) unless it runs: it holds
+/// `<runroot>/dns/<network>.lock` while it serves, which is how it is found.
+fn ensure_dns(store: &ContainerStore, network: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let lock = dns_lock_path(store, network);
+    let dir = lock.parent().expect("a folder");
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    match Lock::try_acquire(&lock)? {
+        None => return Ok(()),
+        Some(free) => drop(free),
+    }
+    let exe = std::env::current_exe().map_err(Error::io("/proc/self/exe"))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--root")
+        .arg(&store.root)
+        .arg("--runroot")
+        .arg(&store.runroot)
+        .arg(crate::engine::DNS_COMMAND)
+        .arg(network)
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|err| Error::System(format!("starting the DNS responder of {network}: {err}")))?;
+    // Ready once it holds the lock, which it takes after binding its socket.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if Lock::try_acquire(&lock)?.is_none() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // Another responder may have won the race for the socket and the lock.
+            if Lock::try_acquire(&lock)?.is_none() {
+                return Ok(());
+            }
+            return Err(Error::System(format!(
+                "the DNS responder of network {network} did not start ({status})"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(Error::System(format!(
+        "the DNS responder of network {network} did not start in time"
+    )))
+}
+
+/// Stops the network's DNS responder (its last container left) and waits until it is gone.
+fn stop_dns(store: &ContainerStore, network: &str) {
+    let lock = dns_lock_path(store, network);
+    let pid_path = lock.with_extension("pid");
+    let pid: Option<i32> = std::fs::read_to_string(&pid_path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    if let Some(pid) = pid {
+        // Only the responder of this network: the pid may have been reused.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let wanted = format!("{}\0{network}\0", crate::engine::DNS_COMMAND);
+        if cmdline
+            .windows(wanted.len())
+            .any(|w| w == wanted.as_bytes())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_free)) = Lock::try_acquire(&lock) {
+            let _ = std::fs::remove_file(&pid_path);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `mini __dns NETWORK`: the network's DNS responder. Serves until its last container leaves.
+pub fn serve_dns(store: &ContainerStore, network: &str) -> Result<()> {
+    let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
+    let record = networks.get(network)?;
+    let (_, gateway) = record
+        .addressing()
+        .ok_or_else(|| Error::Invalid(format!("network {network} has no subnet")))?;
+    let socket = dns::bind(gateway)?;
+    let lock_path = dns_lock_path(store, network);
+    let Some(_lock) = Lock::try_acquire(&lock_path)? else {
+        return Ok(());
+    };
+    let pid_path = lock_path.with_extension("pid");
+    std::fs::write(&pid_path, std::process::id().to_string()).map_err(Error::io(&pid_path))?;
+    let upstreams =
+        dns::upstreams(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    dns::serve(socket, &networks.dns_records(network), network, upstreams);
+    let _ = std::fs::remove_file(&pid_path);
+    Ok(())
 }
 
 /// Undoes what [`connect`] made, from the record; the container keeps its address. Takes
@@ -201,6 +344,16 @@ pub fn undo(store: &ContainerStore, record: &mut ContainerRecord) -> Result<()> 
         return Ok(());
     };
     endpoint::disconnect(endpoint, &owner(store, record))?;
+    if has_dns(&endpoint.network) {
+        let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
+        let left = {
+            let _lock = networks.lock(&endpoint.network)?;
+            dns::remove(&networks.dns_records(&endpoint.network), &record.id)?
+        };
+        if left == 0 {
+            stop_dns(store, &endpoint.network);
+        }
+    }
     record.network_settings.endpoint = None;
     Ok(())
 }

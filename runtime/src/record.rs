@@ -94,6 +94,9 @@ pub struct HostConfig {
     /// `--volumes-from` values as given.
     #[serde(default)]
     pub volumes_from: Vec<String>,
+    /// `--network-alias`: more names the container answers to on its user network.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
 }
 
 /// The container's network while it runs (Docker's `NetworkSettings`, which inspect projects):

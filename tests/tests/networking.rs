@@ -564,3 +564,123 @@ fn a_start_that_died_after_connecting_is_undone_by_the_next_command() {
     assert!(curl(None, &format!("http://127.0.0.1:{port}/")).is_some_and(|b| b.contains("nginx")));
     env.run_ok(&["rm", "-f", "w1"]);
 }
+
+#[test]
+fn containers_on_a_user_network_resolve_each_other_by_name_and_alias() {
+    let (env, _registry) = lab(&["busybox", "nginx"]);
+    let subnet = env.spare_subnet();
+    env.run_ok(&["network", "create", "--subnet", &subnet, "lab"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "lab",
+        "--network-alias",
+        "www",
+        "nginx",
+    ]);
+    let web_ip = inspect(&env, "web", "{{.NetworkSettings.Networks.lab.IPAddress}}");
+    let gateway = inspect(&env, "web", "{{.NetworkSettings.Networks.lab.Gateway}}");
+    // The nameserver is the network's gateway, where its DNS responder listens.
+    let resolv = env.run_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lab",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        resolv.contains(&format!("nameserver {gateway}")),
+        "{resolv}"
+    );
+    for name in [
+        "web",
+        "www",
+        "web.lab",
+        &inspect(&env, "web", "{{.Id}}")[..12],
+    ] {
+        let out = env.run_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "lab",
+            "busybox",
+            "nslookup",
+            name,
+        ]);
+        assert!(out.contains(&format!("Address: {web_ip}")), "{name}: {out}");
+    }
+    let page = env.run_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lab",
+        "busybox",
+        "timeout",
+        "10",
+        "wget",
+        "-qO-",
+        "http://www/",
+    ]);
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    // A container that joins later is found, and finds the others.
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "lab",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let db_ip = inspect(&env, "db", "{{.NetworkSettings.Networks.lab.IPAddress}}");
+    let hosts = env.run_ok(&["exec", "web", "getent", "hosts", "db"]);
+    assert!(hosts.starts_with(&db_ip), "{hosts}");
+    // The default bridge has no names, as in Docker; another network does not see these.
+    let on_bridge = env.run(&["run", "--rm", "busybox", "nslookup", "web"]);
+    assert!(!text(&on_bridge.stdout).contains(&web_ip));
+    env.run_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &env.spare_subnet(),
+        "other",
+    ]);
+    let elsewhere = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        "busybox",
+        "nslookup",
+        "web",
+    ]);
+    assert_ne!(code(&elsewhere), 0, "{}", text(&elsewhere.stdout));
+    // A removed container's name is gone at once.
+    env.run_ok(&["rm", "-f", "web"]);
+    let gone = env.run(&["exec", "db", "nslookup", "web"]);
+    assert_ne!(code(&gone), 0);
+    assert!(
+        text(&gone.stdout).contains("NXDOMAIN"),
+        "{}",
+        text(&gone.stdout)
+    );
+    // The last container out stops the responder: no process is left (the leak check sees it).
+    env.run_ok(&["rm", "-f", "db"]);
+    let responders = std::process::Command::new("pgrep")
+        .args(["-f", &format!("{} __dns", env.runroot.display())])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&responders.stdout),
+        "",
+        "a DNS responder is still running"
+    );
+    env.run_ok(&["network", "rm", "lab", "other"]);
+}

@@ -289,7 +289,7 @@ fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> 
             host.network_mode.clone(): {
                 "IPAMConfig": null,
                 "Links": null,
-                "Aliases": null,
+                "Aliases": if host.network_aliases.is_empty() { Value::Null } else { json!(host.network_aliases) },
                 "NetworkID": network_id,
                 "EndpointID": endpoint_id,
                 "Gateway": text(|e| e.gateway.clone()),
@@ -300,6 +300,11 @@ fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> 
                 "GlobalIPv6PrefixLen": 0,
                 "MacAddress": text(|e| e.mac.clone()),
                 "DriverOpts": null,
+                "DNSNames": if endpoint.is_some() && host.network_mode != "bridge" {
+                    json!(mini_runtime::networking::dns_names(record))
+                } else {
+                    Value::Null
+                },
             }
         },
     })

@@ -111,6 +111,9 @@ pub struct CreateArgs {
     /// Mount volumes from the specified container(s): CONTAINER[:ro|:rw]
     #[arg(long = "volumes-from")]
     volumes_from: Vec<String>,
+    /// Add network-scoped alias for the container (user networks)
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    network_alias: Vec<String>,
     /// The image: NAME[:TAG|@DIGEST]
     image: String,
     /// The command and its arguments
@@ -262,6 +265,7 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         volumes: args.volume.clone(),
         mounts: args.mount.clone(),
         volumes_from: args.volumes_from.clone(),
+        network_aliases: args.network_alias.clone(),
     })
 }
 
