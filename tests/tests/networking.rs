@@ -22,11 +22,17 @@ fn curl(ext: Option<&ExternalHost>, url: &str) -> Option<String> {
         Some(ext) => ext.command("curl"),
         None => Command::new("curl"),
     };
-    let out = cmd
-        .args(["-sf", "-m", "5", url])
-        .output()
-        .expect("run curl");
-    out.status.success().then(|| text(&out.stdout))
+    cmd.args(["-sf", "-m", "5", url]);
+    // A server that has just started may not listen yet: a refused connection (curl's 7) is
+    // tried again for a while; anything else is the answer.
+    for _ in 0..30 {
+        let out = cmd.output().expect("run curl");
+        if out.status.code() != Some(7) {
+            return out.status.success().then(|| text(&out.stdout));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
 }
 
 /// `wget URL` from a new busybox container on the default bridge. busybox's own `wget -T`

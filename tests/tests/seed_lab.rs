@@ -250,6 +250,21 @@ fn the_seed_lab_runs_command_for_command() {
         2,
         "{veths}"
     );
+    // Not a step of the lab: nginx listens a moment after `run -d` returns.
+    for n in [2, 3] {
+        let url = format!("http://{}/", ip(n, &lab));
+        let up = (0..50).any(|_| {
+            let ok = std::process::Command::new("curl")
+                .args(["-sf", "-m", "2", "-o", "/dev/null", &url])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            ok
+        });
+        assert!(up, "{url} does not answer");
+    }
     for address in ["172.18.0.2", "172.18.0.3"] {
         let page = lab.ok(&format!("curl -sf http://{address}"));
         assert!(page.contains("<title>Welcome to nginx!</title>"), "{page}");
