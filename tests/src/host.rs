@@ -61,6 +61,28 @@ pub fn output(cmd: &mut Command) -> Output {
         .unwrap_or_else(|err| panic!("cannot run `{}`: {err}", describe(cmd)))
 }
 
+/// Runs a command with `input` on its stdin, capturing its output; panics only if it cannot
+/// start.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run `{}`: {err}", describe(cmd)));
+    let mut stdin = child.stdin.take().expect("a piped stdin");
+    // A writer of its own, so that a command that prints much before it reads cannot block us.
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for the command");
+    let _ = writer.join();
+    out
+}
+
 /// Runs a command that must succeed and returns its standard output as text.
 pub fn check(cmd: &mut Command) -> String {
     let out = output(cmd);

@@ -1,7 +1,6 @@
 //! `mini login`, `logout` and pulls from registries that want credentials: HTTP basic auth
 //! (htpasswd) and Docker Hub's bearer-token flow (a token service of the harness's own).
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 
@@ -10,21 +9,11 @@ use mini_tests::{Registry, TestEnv, TokenServer};
 
 /// `mini login -u USER --password-stdin SERVER`, the password written to its stdin.
 fn login(env: &TestEnv, server: &str, user: &str, password: &str) -> Output {
-    let mut child = env
-        .mini()
-        .args(["login", "-u", user, "--password-stdin", server])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    mini_tests::host::output_with_input(
+        env.mini()
+            .args(["login", "-u", user, "--password-stdin", server]),
+        format!("{password}\n").as_bytes(),
+    )
 }
 
 /// What every authenticated registry must do with mini's pull and login.

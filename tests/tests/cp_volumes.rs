@@ -143,22 +143,10 @@ fn the_labs_cp_replaces_nginxs_page_and_files_folders_and_streams_come_out() {
         .args(["-C", src.to_str().unwrap(), "-cf", "-", "sub"])
         .output()
         .unwrap();
-    let mut child = env
-        .mini()
-        .args(["cp", "-", "w1:/tmp"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&archive.stdout)
-        .unwrap();
-    let done = child.wait_with_output().unwrap();
+    let done = mini_tests::host::output_with_input(
+        env.mini().args(["cp", "-", "w1:/tmp"]),
+        &archive.stdout,
+    );
     assert!(done.status.success(), "{}", stderr(&done));
     assert_eq!(
         env.run_ok(&["exec", "w1", "cat", "/tmp/sub/a.txt"]),
@@ -172,15 +160,7 @@ fn host_output(cmd: &mut Command) -> Output {
 }
 
 fn tar_list(archive: &[u8]) -> Vec<String> {
-    let mut child = Command::new("tar")
-        .args(["-tf", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(archive).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = mini_tests::host::output_with_input(Command::new("tar").args(["-tf", "-"]), archive);
     text(&out.stdout).lines().map(str::to_string).collect()
 }
 

@@ -64,34 +64,12 @@ pub struct PruneArgs {
     force: bool,
 }
 
-/// Runs `action` on each name; prints the name on success, Docker's error otherwise.
-fn each(
-    names: &[String],
-    mut action: impl FnMut(&str) -> mini_runtime::Result<Option<String>>,
-) -> CliResult {
-    let mut failed = false;
-    for name in names {
-        match action(name) {
-            Ok(Some(line)) => println!("{line}"),
-            Ok(None) => {}
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(CliError::reported(1));
-    }
-    Ok(())
-}
-
 pub fn stop(context: &Context, args: StopArgs) -> CliResult {
     let engine = context.engine()?;
     if let Some(signal) = &args.signal {
         options::parse_signal(signal).map_err(|e| CliError::new(125, e))?;
     }
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
         if let Some(signal) = &args.signal {
             let record = engine.find(name)?;
             let _ = engine.store.update(&record.id, |r| {
@@ -105,7 +83,7 @@ pub fn stop(context: &Context, args: StopArgs) -> CliResult {
 
 pub fn restart(context: &Context, args: StopArgs) -> CliResult {
     let engine = context.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
         let record = engine.stop(name, args.time)?;
         engine.start(&record.id, false)?;
         Ok(Some(name.to_string()))
@@ -115,7 +93,7 @@ pub fn restart(context: &Context, args: StopArgs) -> CliResult {
 pub fn kill(context: &Context, args: KillArgs) -> CliResult {
     let signal = options::parse_signal(&args.signal).map_err(|e| CliError::new(125, e))?;
     let engine = context.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
         engine.kill(name, signal)?;
         Ok(Some(name.to_string()))
     })
@@ -123,7 +101,7 @@ pub fn kill(context: &Context, args: KillArgs) -> CliResult {
 
 pub fn rm(context: &Context, args: RmArgs) -> CliResult {
     let engine = context.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
         engine.remove(name, args.force, args.volumes)?;
         Ok(Some(name.to_string()))
     })
@@ -131,7 +109,7 @@ pub fn rm(context: &Context, args: RmArgs) -> CliResult {
 
 pub fn wait(context: &Context, args: WaitArgs) -> CliResult {
     let engine = context.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
         Ok(Some(engine.wait(name)?.to_string()))
     })
 }

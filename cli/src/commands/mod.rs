@@ -61,3 +61,26 @@ pub fn inspect_objects(
     }
     Ok(())
 }
+
+/// Runs `action` on each name (`rm`, `stop`, `volume rm`, ...): prints what it returns, or
+/// Docker's error; exit code 1 if any failed, after all were tried.
+pub fn each<E: std::fmt::Display>(
+    names: &[String],
+    mut action: impl FnMut(&str) -> Result<Option<String>, E>,
+) -> CliResult {
+    let mut failed = false;
+    for name in names {
+        match action(name) {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(CliError::reported(1));
+    }
+    Ok(())
+}

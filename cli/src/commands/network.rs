@@ -268,27 +268,19 @@ fn remove(engine: &Engine, record: &NetworkRecord) -> CliResult {
 }
 
 fn rm(engine: &Engine, args: RmArgs) -> CliResult {
-    let mut failed = false;
-    for name in &args.networks {
-        let result = engine
+    super::each(&args.networks, |name| {
+        engine
             .networks
             .get(name)
             .map_err(network_error)
-            .and_then(|record| remove(engine, &record));
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(err) => {
-                if let Some(err) = err.error {
-                    eprintln!("Error response from daemon: {err}");
-                }
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(CliError::reported(1));
-    }
-    Ok(())
+            .and_then(|record| remove(engine, &record))
+            .map(|()| Some(name.to_string()))
+            .map_err(|err| {
+                err.error
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| format!("removing network {name} failed"))
+            })
+    })
 }
 
 fn prune(engine: &Engine, args: PruneArgs) -> CliResult {

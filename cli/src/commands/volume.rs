@@ -217,21 +217,12 @@ fn remove(engine: &Engine, name: &str) -> Result<u64, String> {
 }
 
 fn rm(engine: &Engine, args: RmArgs) -> CliResult {
-    let mut failed = false;
-    for name in &args.volumes {
-        match remove(engine, name) {
-            Ok(_) => println!("{name}"),
-            Err(_) if args.force && engine.volumes.get(name).is_err() => {}
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(CliError::reported(1));
-    }
-    Ok(())
+    super::each(&args.volumes, |name| match remove(engine, name) {
+        Ok(_) => Ok(Some(name.to_string())),
+        // -f: a volume that does not exist is not an error.
+        Err(_) if args.force && engine.volumes.get(name).is_err() => Ok(None),
+        Err(err) => Err(err),
+    })
 }
 
 fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
