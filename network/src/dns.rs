@@ -219,15 +219,22 @@ pub fn bind(listen: Ipv4Addr) -> Result<UdpSocket> {
 /// Serves the network's names on `socket` until its records are empty (the last container
 /// left), re-reading them when they change. Blocks.
 pub fn serve(socket: UdpSocket, records: &Path, network: &str, upstreams: Vec<SocketAddr>) {
-    let mut loaded: (Option<SystemTime>, Vec<Entry>) = (None, Vec::new());
+    use std::os::unix::fs::MetadataExt;
+    // The file is replaced (renamed over) on every change: its inode says whether it changed.
+    let version = || {
+        std::fs::metadata(records)
+            .ok()
+            .map(|m| (m.ino(), m.modified().ok()))
+    };
+    let mut loaded: (Option<(u64, Option<SystemTime>)>, Vec<Entry>) = (None, Vec::new());
     let mut buf = [0u8; 1500];
     loop {
-        let modified = std::fs::metadata(records).and_then(|m| m.modified()).ok();
-        if modified.is_none() {
+        let current = version();
+        if current.is_none() {
             return;
         }
-        if modified != loaded.0 {
-            loaded = (modified, read(records));
+        if current != loaded.0 {
+            loaded = (current, read(records));
         }
         if loaded.1.is_empty() {
             return;
@@ -245,6 +252,11 @@ pub fn serve(socket: UdpSocket, records: &Path, network: &str, upstreams: Vec<So
             Err(_) => continue,
         };
         let query = buf[..n].to_vec();
+        // A container may have joined while this waited for the question.
+        let current = version();
+        if current.is_some() && current != loaded.0 {
+            loaded = (current, read(records));
+        }
         let entries = &loaded.1;
         let lookup = |name: &str| {
             let found: Vec<Ipv4Addr> = entries

@@ -26,6 +26,10 @@ pub struct Endpoint {
     pub mac: String,
     /// The host end of the veth pair.
     pub host_link: String,
+    /// The container's end of it (`eth0`, `eth1` for a second network, ...).
+    pub interface: String,
+    /// Whether the container's default route goes through this network's gateway.
+    pub default_route: bool,
     /// The namespace file (Docker's `SandboxKey`).
     pub netns: PathBuf,
     /// The nftables table the ports went into.
@@ -75,8 +79,8 @@ fn allocated(p: &Published) -> Error {
     ))
 }
 
-/// Makes the container's network: namespace file, bridge (if new), firewall rules, veth pair.
-/// On failure, what was made is undone.
+/// Makes the container's end of a network: namespace file (unless there), bridge (if new),
+/// firewall rules, veth pair. On failure, what was made is undone (but the namespace file).
 pub fn connect(ep: &Endpoint, owner: &Owner) -> Result<()> {
     let made = connect_steps(ep, owner);
     if made.is_err() {
@@ -125,6 +129,10 @@ fn connect_steps(ep: &Endpoint, owner: &Owner) -> Result<()> {
         }
         return Err(err);
     }
+    crate::forward::ensure(&crate::forward::Access {
+        network: &ep.network,
+        bridge: &ep.bridge,
+    })?;
     link::add_veth(&link::Veth {
         host_name: &ep.host_link,
         bridge: &ep.bridge,
@@ -132,6 +140,8 @@ fn connect_steps(ep: &Endpoint, owner: &Owner) -> Result<()> {
         ip,
         prefix: subnet.prefix_len(),
         gateway,
+        ifname: &ep.interface,
+        default_route: ep.default_route,
         alias: &format!(
             "mini {} container {} {}",
             owner.root, owner.container_name, owner.container_id
@@ -156,8 +166,9 @@ fn which_port_is_taken(fw: &Firewall, ctr: &ContainerRules) -> Option<Error> {
     None
 }
 
-/// Undoes [`connect`]: rules, veth pair, namespace file. Pieces already gone are fine; the
-/// first real failure is returned after every step was tried.
+/// Undoes [`connect`]: rules and veth pair; the namespace file, which the container's other
+/// networks may share, is the caller's to remove. Pieces already gone are fine; the first real
+/// failure is returned after every step was tried.
 pub fn disconnect(ep: &Endpoint, owner: &Owner) -> Result<()> {
     let mut first: Option<Error> = None;
     let mut keep = |result: Result<()>| {
@@ -179,9 +190,6 @@ pub fn disconnect(ep: &Endpoint, owner: &Owner) -> Result<()> {
     if !ep.host_link.is_empty() {
         keep(link::delete(&ep.host_link));
     }
-    if !ep.netns.as_os_str().is_empty() {
-        keep(crate::netns::remove(&ep.netns).map_err(Error::io(&ep.netns)));
-    }
     match first {
         Some(err) => Err(err),
         None => Ok(()),
@@ -195,6 +203,10 @@ pub fn remove_network(table: &str, name: &str, bridge: &str, subnet: &str) -> Re
         name,
         bridge,
         subnet,
+    })?;
+    crate::forward::remove(&crate::forward::Access {
+        network: name,
+        bridge,
     })?;
     link::delete(bridge)
 }

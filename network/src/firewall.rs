@@ -223,11 +223,7 @@ impl Firewall {
     /// The table, its sets, maps and base chains, and the base chains' rules (flushed and
     /// written again, so that the batch is the same whether or not the table was there).
     pub fn base(&self) -> Vec<Value> {
-        let mut out = vec![add(NfListObject::Table(Table {
-            family: FAMILY,
-            name: Cow::Owned(self.table.clone()),
-            handle: None,
-        }))];
+        let mut out = vec![add(self.table())];
         out.push(add(NfListObject::Set(Box::new(self.set(
             "bridges",
             SetType::Ifname,
@@ -349,6 +345,23 @@ impl Firewall {
         out
     }
 
+    /// The whole table made anew, in one atomic batch: whatever was there (flushed by someone,
+    /// or holding rules no one owns any more) is replaced by the rules of these networks and
+    /// containers (`mini network reload`).
+    pub fn reload(&self, nets: &[NetworkRules], ctrs: &[ContainerRules]) -> Vec<Value> {
+        let mut out = vec![add(self.table()), delete(self.table())];
+        out.extend(self.base());
+        for net in nets {
+            for (set, e) in self.network_elements(net) {
+                out.push(add(self.element(&set, vec![e])));
+            }
+        }
+        for c in ctrs.iter().filter(|c| !c.ports.is_empty()) {
+            out.extend(self.container_part(c));
+        }
+        out
+    }
+
     /// Removes a network's elements (added first, so that the batch holds whether or not they
     /// were there).
     pub fn remove_network(&self, net: &NetworkRules) -> Vec<Value> {
@@ -390,6 +403,13 @@ impl Firewall {
     /// that is how a port already published is refused, atomically.
     pub fn add_container(&self, c: &ContainerRules) -> Vec<Value> {
         let mut out = self.base();
+        out.extend(self.container_part(c));
+        out
+    }
+
+    /// [`Firewall::add_container`] without the base.
+    fn container_part(&self, c: &ContainerRules) -> Vec<Value> {
+        let mut out = Vec::new();
         let chain = self.chain(&container_chain(c.id));
         out.push(add(NfListObject::Chain(chain.clone())));
         out.push(flush(chain.clone()));
@@ -481,21 +501,17 @@ impl Firewall {
         apply(&self.remove_network(net))
     }
 
+    fn table(&self) -> NfListObject<'static> {
+        NfListObject::Table(Table {
+            family: FAMILY,
+            name: Cow::Owned(self.table.clone()),
+            handle: None,
+        })
+    }
+
     /// Deletes the whole table (it is gone already: fine).
     pub fn delete_table(&self) -> Result<()> {
-        let batch = vec![
-            add(NfListObject::Table(Table {
-                family: FAMILY,
-                name: Cow::Owned(self.table.clone()),
-                handle: None,
-            })),
-            delete(NfListObject::Table(Table {
-                family: FAMILY,
-                name: Cow::Owned(self.table.clone()),
-                handle: None,
-            })),
-        ];
-        apply(&batch)
+        apply(&[add(self.table()), delete(self.table())])
     }
 }
 
@@ -606,6 +622,10 @@ mod tests {
             "remove_container",
             &fw.remove_container(&w1)[fw.base().len()..],
         );
+        let reload = fw.reload(std::slice::from_ref(&net), std::slice::from_ref(&w1));
+        assert_eq!(reload[2..2 + fw.base().len()], fw.base()[..]);
+        golden("reload", &reload[..2]);
+        golden("reload_parts", &reload[2 + fw.base().len()..]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod error;
 pub mod files;
 pub mod firewall;
+pub mod forward;
 pub mod link;
 pub mod netns;
 pub mod ports;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
 
@@ -57,9 +57,11 @@ async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, rtnetlink:
     }
 }
 
-/// Whether an interface of this name exists in the host's namespace.
+/// Whether an interface of this name exists in the calling thread's network namespace. Asked
+/// of the kernel (an ioctl), not of /sys/class/net, which shows the namespace /sys was
+/// mounted in: mini may run in another (`nsenter --net`).
 pub fn exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
+    nix::net::if_::if_nametoindex(name).is_ok()
 }
 
 fn write_sysctl(path: &str, value: &str) -> Result<()> {
@@ -181,14 +183,18 @@ pub struct Veth<'a> {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// The container's end (`eth0`).
+    pub ifname: &'a str,
+    /// Whether to route everything else through `gateway`.
+    pub default_route: bool,
     /// Shown by `ip link` on the host end: who owns it.
     pub alias: &'a str,
 }
 
-/// Creates the veth pair with its container end made directly in the namespace as `eth0`,
-/// plugs the host end into the bridge (hairpin on, so that a container reaches its own
-/// published ports), then gives `eth0` its address and a default route via the gateway, and
-/// brings up `lo` and `eth0`.
+/// Creates the veth pair with its container end made directly in the namespace (as `eth0`, or
+/// `eth1` for a second network), plugs the host end into the bridge (hairpin on, so that a
+/// container reaches its own published ports), then gives the container's end its address (and
+/// a default route via the gateway when asked), and brings up `lo` and it.
 pub fn add_veth(veth: &Veth) -> Result<()> {
     let ns = std::fs::File::open(veth.netns).map_err(Error::io(veth.netns))?;
     let mac = mac_for(veth.ip);
@@ -196,50 +202,63 @@ pub fn add_veth(veth: &Veth) -> Result<()> {
         let Some(bridge) = index_of(&handle, veth.bridge).await? else {
             return Err(rtnetlink::Error::RequestFailed);
         };
-        let peer = LinkUnspec::new_with_name(CONTAINER_IFNAME)
+        let peer = LinkUnspec::new_with_name(veth.ifname)
             .setns_by_fd(ns.as_raw_fd())
             .address(mac.to_vec())
             .build();
-        let message = LinkVeth::new(veth.host_name, CONTAINER_IFNAME)
+        let message = LinkVeth::new(veth.host_name, veth.ifname)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .alias(veth.alias)
             .controller(bridge)
             .up()
             .build();
-        handle.link().add(message).execute().await
+        handle.link().add(message).execute().await?;
+        let Some(port) = index_of(&handle, veth.host_name).await? else {
+            return Err(rtnetlink::Error::RequestFailed);
+        };
+        handle
+            .link()
+            .set_port(LinkBridgePort::new(port).hairpin(true).build())
+            .execute()
+            .await
     })?;
-    let hairpin = format!("/sys/class/net/{}/brport/hairpin_mode", veth.host_name);
-    write_sysctl(&hairpin, "1")?;
     let (ip, prefix, gateway) = (veth.ip, veth.prefix, veth.gateway);
+    let (ifname, default_route) = (veth.ifname.to_string(), veth.default_route);
     crate::netns::within_path(veth.netns, move || {
-        netlink("configuring eth0 in the container", async |handle| {
-            for name in ["lo", CONTAINER_IFNAME] {
-                let Some(index) = index_of(&handle, name).await? else {
-                    return Err(rtnetlink::Error::RequestFailed);
-                };
-                if name == CONTAINER_IFNAME {
+        netlink(
+            &format!("configuring {ifname} in the container"),
+            async |handle| {
+                for name in ["lo", ifname.as_str()] {
+                    let Some(index) = index_of(&handle, name).await? else {
+                        return Err(rtnetlink::Error::RequestFailed);
+                    };
+                    if name == ifname {
+                        handle
+                            .address()
+                            .add(index, IpAddr::V4(ip), prefix)
+                            .execute()
+                            .await?;
+                    }
                     handle
-                        .address()
-                        .add(index, IpAddr::V4(ip), prefix)
+                        .link()
+                        .set(LinkUnspec::new_with_index(index).up().build())
                         .execute()
                         .await?;
                 }
+                if !default_route {
+                    return Ok(());
+                }
                 handle
-                    .link()
-                    .set(LinkUnspec::new_with_index(index).up().build())
+                    .route()
+                    .add(
+                        RouteMessageBuilder::<Ipv4Addr>::new()
+                            .gateway(gateway)
+                            .build(),
+                    )
                     .execute()
-                    .await?;
-            }
-            handle
-                .route()
-                .add(
-                    RouteMessageBuilder::<Ipv4Addr>::new()
-                        .gateway(gateway)
-                        .build(),
-                )
-                .execute()
-                .await
-        })
+                    .await
+            },
+        )
     })
     .map_err(|err| match err {
         crate::netns::WithinError::Io(err) => Error::io(veth.netns)(err),

@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::monitor::{self, Report};
 use crate::options;
 use crate::process;
-use crate::record::{ContainerConfig, ContainerRecord, HostConfig, Lock, RestartPolicy, State};
+use crate::record::{
+    Attachment, ContainerConfig, ContainerRecord, HostConfig, Lock, RestartPolicy, State,
+};
 use crate::spec::{self, SpecPaths};
 use crate::store::{self, ContainerStore};
 use crate::user;
@@ -319,13 +321,6 @@ impl Engine {
             }
             None => crate::names::generate(&id),
         };
-        let hostname = match (&options.hostname, options.network.as_str()) {
-            (Some(h), _) => h.clone(),
-            (None, "host") => nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| id[..12].to_string()),
-            (None, _) => id[..12].to_string(),
-        };
         let stop_signal = options
             .stop_signal
             .clone()
@@ -337,6 +332,17 @@ impl Engine {
         spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
         let network_mode = self.network_mode(options)?;
         let bridged = crate::networking::is_bridge_mode(&network_mode);
+        let hostname = match (&options.hostname, network_mode.as_str()) {
+            (Some(h), _) => h.clone(),
+            (None, "host") => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| id[..12].to_string()),
+            // Docker gives a container on another's network that one's hostname.
+            (None, mode) => match mode.strip_prefix("container:") {
+                Some(other) => self.store.load(other)?.config.hostname,
+                None => id[..12].to_string(),
+            },
+        };
         if !options.network_aliases.is_empty() && (!bridged || network_mode == "bridge") {
             return Err(Error::Invalid(
                 "network-scoped alias is supported only for containers in user defined networks"
@@ -438,7 +444,7 @@ impl Engine {
                 },
             },
             host_config: HostConfig {
-                network_mode,
+                network_mode: network_mode.clone(),
                 auto_remove: options.auto_remove,
                 restart_policy: options.restart.clone(),
                 privileged: options.privileged,
@@ -472,7 +478,14 @@ impl Engine {
                 network_aliases: options.network_aliases.clone(),
             },
             state: State::default(),
-            network_settings: Default::default(),
+            network_settings: crate::record::NetworkSettings {
+                networks: crate::networking::initial_networks(
+                    &network_mode,
+                    &options.network_aliases,
+                    &options.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                ),
+                endpoints: Vec::new(),
+            },
             mounts: mounts.into_iter().map(|(m, _)| m).collect(),
         })
     }
@@ -523,10 +536,29 @@ impl Engine {
         } else {
             options.network.as_str()
         };
-        if mode.starts_with("container:") {
-            return Err(Error::Invalid(
-                "--network container:NAME is not supported yet".into(),
-            ));
+        if let Some(other) = mode.strip_prefix("container:") {
+            let conflicts = [
+                (
+                    !options.publish.is_empty() || options.publish_all,
+                    "port publishing and the container type network mode",
+                ),
+                (options.hostname.is_some(), "hostname and the network mode"),
+                (!options.dns.is_empty(), "dns and the network mode"),
+                (
+                    !options.add_hosts.is_empty(),
+                    "custom host-to-IP mapping and the network mode",
+                ),
+            ];
+            if let Some((_, what)) = conflicts.iter().find(|(found, _)| *found) {
+                return Err(Error::Invalid(format!("conflicting options: {what}")));
+            }
+            if options.ip.is_some() {
+                return Err(Error::Invalid(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            let id = self.store.resolve(other)?;
+            return Ok(format!("container:{id}"));
         }
         if matches!(mode, "none" | "host") {
             if options.ip.is_some() {
@@ -554,6 +586,43 @@ impl Engine {
         Ok(network.name)
     }
 
+    /// `mini network connect NETWORK CONTAINER`.
+    pub fn network_connect(&self, container: &str, attachment: Attachment) -> Result<()> {
+        let id = self.store.resolve(container)?;
+        let _start = Lock::acquire(&self.store.container_dir(&id).join("start.lock"))?;
+        let record = self.get(&id)?;
+        crate::networking::attach(
+            &self.store,
+            &self.networks,
+            &self.network_config,
+            &record,
+            attachment,
+        )
+    }
+
+    /// `mini network disconnect NETWORK CONTAINER`: the network by name or id, or as the
+    /// container's record names it when the network itself is gone.
+    pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let id = self.store.resolve(container)?;
+        let _start = Lock::acquire(&self.store.container_dir(&id).join("start.lock"))?;
+        let record = self.get(&id)?;
+        let name = match self.networks.get(network) {
+            Ok(n) => n.name,
+            Err(mini_network::Error::NoSuchNetwork(_))
+                if record.network_settings.attachment(network).is_some() =>
+            {
+                network.to_string()
+            }
+            Err(err) => return Err(err.into()),
+        };
+        crate::networking::detach(&self.store, &record, &name)
+    }
+
+    /// `mini network reload`.
+    pub fn network_reload(&self) -> Result<()> {
+        crate::networking::reload(&self.store, &self.networks, &self.network_config)
+    }
+
     /// Loads a record, repairing it first if its monitor is gone (killed, or the host
     /// rebooted), or if a `mini start` died half way through connecting it.
     pub fn get(&self, id: &str) -> Result<ContainerRecord> {
@@ -561,7 +630,7 @@ impl Engine {
         if record.is_running() && !monitor_alive(&record) {
             return self.repair(id);
         }
-        if !record.is_running() && record.network_settings.endpoint.is_some() {
+        if !record.is_running() && !record.network_settings.endpoints.is_empty() {
             return self.repair_half_start(id);
         }
         Ok(record)
@@ -575,7 +644,7 @@ impl Engine {
             return self.store.load(id);
         };
         let record = self.store.load(id)?;
-        if !record.is_running() && record.network_settings.endpoint.is_some() {
+        if !record.is_running() && !record.network_settings.endpoints.is_empty() {
             // The monitor may have got as far as creating the container before it died.
             monitor::cleanup_libcontainer(&self.store, id);
             crate::networking::disconnect(&self.store, id)?;
@@ -595,7 +664,7 @@ impl Engine {
         let mut records = Vec::new();
         for record in self.store.list()? {
             let needs_repair = (record.is_running() && !monitor_alive(&record))
-                || (!record.is_running() && record.network_settings.endpoint.is_some());
+                || (!record.is_running() && !record.network_settings.endpoints.is_empty());
             if needs_repair {
                 if let Ok(record) = self.get(&record.id) {
                     records.push(record);
@@ -662,10 +731,18 @@ impl Engine {
         if record.is_running() {
             return Ok(Started::AlreadyRunning);
         }
+        let shared = self.shared_network(&record)?;
         let rootfs = self.layers.mount_container_layer(id)?;
-        let prepared =
-            crate::networking::connect(&self.store, &self.networks, &self.network_config, id)
-                .and_then(|netns| self.write_spec(&record, &rootfs, netns.as_deref()));
+        let prepared = match shared {
+            Some((netns, files)) => self.write_spec(&record, &rootfs, Some(&netns), &files),
+            None => {
+                crate::networking::connect(&self.store, &self.networks, &self.network_config, id)
+                    .and_then(|netns| {
+                        let files = self.store.container_dir(id);
+                        self.write_spec(&record, &rootfs, netns.as_deref(), &files)
+                    })
+            }
+        };
         if let Err(err) = prepared {
             let _ = crate::networking::disconnect(&self.store, id);
             let _ = self.layers.unmount_container_layer(id);
@@ -687,6 +764,8 @@ impl Engine {
         let report = read_report(report);
         match report {
             Some(Report { pid: Some(pid), .. }) => {
+                // Started: `network connect` and the like may go on while this waits.
+                drop(_start);
                 if attach {
                     let status = child
                         .wait()
@@ -720,11 +799,39 @@ impl Engine {
         }
     }
 
+    /// For `--network container:OTHER`: the namespace to join (OTHER's, which must run) and
+    /// the folder whose `hosts` and `resolv.conf` the container shares with OTHER.
+    fn shared_network(&self, record: &ContainerRecord) -> Result<Option<(PathBuf, PathBuf)>> {
+        let Some(other) = record.host_config.network_mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let target = self.get(other).map_err(|err| match err {
+            Error::NoSuchContainer(_) => Error::Invalid(format!(
+                "joining network of container {other}: No such container: {other}"
+            )),
+            err => err,
+        })?;
+        if !target.is_running() {
+            return Err(Error::Invalid(format!(
+                "cannot join network of a non running container: {other}"
+            )));
+        }
+        let own = crate::networking::netns_path(&self.store, &target.id);
+        let netns = if own.exists() {
+            own
+        } else {
+            // `none`, `host` or `container:` itself: whatever namespace its process is in.
+            PathBuf::from(format!("/proc/{}/ns/net", target.state.pid))
+        };
+        Ok(Some((netns, self.store.container_dir(&target.id))))
+    }
+
     fn write_spec(
         &self,
         record: &ContainerRecord,
         rootfs: &std::path::Path,
         netns: Option<&std::path::Path>,
+        network_files: &std::path::Path,
     ) -> Result<()> {
         let user = user::resolve(rootfs, &record.config.user)?;
         let dir = self.store.container_dir(&record.id);
@@ -735,6 +842,7 @@ impl Engine {
             &SpecPaths {
                 rootfs,
                 container_dir: &dir,
+                network_files,
                 netns,
                 cgroup: &cgroup,
             },

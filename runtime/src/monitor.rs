@@ -358,7 +358,11 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
     };
     // libcontainer leaves a new network namespace's loopback down; Docker's containers have it
     // up. (Host-network containers share the host's.)
-    if record.host_config.network_mode != "host" && record.network_settings.endpoint.is_none() {
+    let mode = record.host_config.network_mode.as_str();
+    if mode != "host"
+        && !mode.starts_with("container:")
+        && record.network_settings.endpoints.is_empty()
+    {
         if let Err(err) = mini_network::netns::loopback_up(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

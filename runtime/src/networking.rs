@@ -6,15 +6,16 @@
 //! between leaves a record that names what may exist, and the next command undoes it.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mini_network::dns;
 use mini_network::endpoint::{self, Endpoint, Owner};
+use mini_network::firewall::{ContainerRules, Firewall, NetworkRules};
 use mini_network::ports::{HostBinding, PortKey, Published};
 use mini_network::{NetworkConfig, NetworkStore};
 
 use crate::error::{Error, Result};
-use crate::record::{ContainerRecord, Lock};
+use crate::record::{Attachment, ContainerRecord, Lock};
 use crate::store::ContainerStore;
 
 impl From<mini_network::Error> for Error {
@@ -135,33 +136,90 @@ fn owner<'a>(store: &'a ContainerStore, record: &'a ContainerRecord) -> Owner<'a
     }
 }
 
-/// Connects a container that is about to start to its bridge network: returns the namespace
-/// file its process must join, or None for `none` and `host`.
+/// The namespace file a container's networks share, made by its first endpoint.
+pub fn netns_path(store: &ContainerStore, id: &str) -> PathBuf {
+    store.runroot.join("netns").join(id)
+}
+
+/// Held while mini's nftables table changes for a container and while `network reload` makes
+/// it anew, so that a reload never drops the rules of a container being connected.
+fn firewall_lock(store: &ContainerStore) -> Result<Lock> {
+    Lock::acquire(&store.runroot.join("firewall.lock"))
+}
+
+/// The networks a new container is on: its `--network`, when that is a bridge network.
+pub fn initial_networks(mode: &str, aliases: &[String], ip: &str) -> Vec<Attachment> {
+    if !is_bridge_mode(mode) {
+        return Vec::new();
+    }
+    vec![Attachment {
+        network: mode.to_string(),
+        aliases: aliases.to_vec(),
+        ip_address: ip.to_string(),
+    }]
+}
+
+/// Connects a container that is about to start to each of its networks: returns the namespace
+/// file its process must join, or None when it has none of its own to be given (`none`,
+/// `host`, or every network left with `network disconnect`).
 pub fn connect(
     store: &ContainerStore,
     networks: &NetworkStore,
     config: &NetworkConfig,
     id: &str,
-) -> Result<Option<std::path::PathBuf>> {
+) -> Result<Option<PathBuf>> {
     let record = store.load(id)?;
     if !is_bridge_mode(&record.host_config.network_mode) {
         return Ok(None);
     }
     // Anything a crashed start left behind goes first.
     disconnect(store, id)?;
-    let network = networks.get(&record.host_config.network_mode)?;
-    let wanted = match record.host_config.ip_address.as_str() {
+    if record.network_settings.networks.is_empty() {
+        return Ok(None);
+    }
+    let mut first_ip = None;
+    for (n, attachment) in record.network_settings.networks.iter().enumerate() {
+        let endpoint = make_endpoint(
+            store,
+            networks,
+            config,
+            &record,
+            attachment,
+            format!("eth{n}"),
+            n == 0,
+        )?;
+        first_ip = first_ip.or(Some(endpoint.ip.clone()));
+        join(store, networks, id, attachment, endpoint)?;
+    }
+    let record = store.load(id)?;
+    write_hosts(store, &record, first_ip.and_then(|ip| ip.parse().ok()))?;
+    Ok(Some(netns_path(store, id)))
+}
+
+/// What a container's end of one network will be: its address (allocated, or the one it has
+/// held since its first start), its veth names and, on its first network, its published ports.
+fn make_endpoint(
+    store: &ContainerStore,
+    networks: &NetworkStore,
+    config: &NetworkConfig,
+    record: &ContainerRecord,
+    attachment: &Attachment,
+    interface: String,
+    first: bool,
+) -> Result<Endpoint> {
+    let network = networks.get(&attachment.network)?;
+    let wanted = match attachment.ip_address.as_str() {
         "" => None,
         ip => Some(
             ip.parse()
                 .map_err(|_| Error::Invalid(format!("invalid IP address {ip:?}")))?,
         ),
     };
-    let ip = networks.allocate(&network, id, wanted)?;
+    let ip = networks.allocate(&network, &record.id, wanted)?;
     let (subnet, gateway) = network
         .addressing()
         .ok_or_else(|| Error::Invalid(format!("network {} has no subnet", network.name)))?;
-    let endpoint = Endpoint {
+    Ok(Endpoint {
         network: network.name.clone(),
         network_id: network.id.clone(),
         bridge: network.bridge.clone().unwrap_or_default(),
@@ -171,31 +229,272 @@ pub fn connect(
         gateway: gateway.to_string(),
         mac: mini_network::link::format_mac(&mini_network::link::mac_for(ip)),
         host_link: random_link_name()?,
-        netns: store.runroot.join("netns").join(id),
+        interface,
+        default_route: first,
+        netns: netns_path(store, &record.id),
         table: config.nft_table.clone(),
-        ports: resolve_ports(&record)?,
+        ports: if first {
+            resolve_ports(record)?
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// Makes one endpoint: recorded first (so that a crash leaves a record of what may exist),
+/// then its link, address and rules, then its names in the network's DNS.
+fn join(
+    store: &ContainerStore,
+    networks: &NetworkStore,
+    id: &str,
+    attachment: &Attachment,
+    endpoint: Endpoint,
+) -> Result<()> {
+    let record = store.update(id, |r| r.network_settings.endpoints.push(endpoint.clone()))?;
+    let connected = {
+        let _firewall = firewall_lock(store)?;
+        endpoint::connect(&endpoint, &owner(store, &record))
     };
-    let record = store.update(id, |r| r.network_settings.endpoint = Some(endpoint.clone()))?;
-    if let Err(err) = endpoint::connect(&endpoint, &owner(store, &record)) {
-        let _ = store.update(id, |r| r.network_settings.endpoint = None);
+    if let Err(err) = connected {
+        let _ = store.update(id, |r| {
+            r.network_settings
+                .endpoints
+                .retain(|e| e.host_link != endpoint.host_link)
+        });
         return Err(err.into());
     }
-    write_hosts(store, &record, Some(ip))?;
-    if has_dns(&network.name) {
+    if has_dns(&endpoint.network) {
         {
-            let _lock = networks.lock(&network.name)?;
+            let _lock = networks.lock(&endpoint.network)?;
             dns::add(
-                &networks.dns_records(&network.name),
+                &networks.dns_records(&endpoint.network),
                 dns::Entry {
                     id: record.id.clone(),
-                    ip,
-                    names: dns_names(&record),
+                    ip: endpoint.ip.parse().map_err(|_| {
+                        Error::Invalid(format!("invalid IP address {:?}", endpoint.ip))
+                    })?,
+                    names: dns_names(&record, attachment),
                 },
             )?;
         }
-        ensure_dns(store, &network.name)?;
+        ensure_dns(store, &endpoint.network)?;
     }
-    Ok(Some(endpoint.netns))
+    Ok(())
+}
+
+/// `mini network connect`: puts a container on one more network. A running container gets
+/// its new interface at once; a stopped one when it starts.
+pub fn attach(
+    store: &ContainerStore,
+    networks: &NetworkStore,
+    config: &NetworkConfig,
+    record: &ContainerRecord,
+    attachment: Attachment,
+) -> Result<()> {
+    let mode = record.host_config.network_mode.as_str();
+    if mode == "host" {
+        return Err(Error::Invalid(
+            "container cannot be disconnected from host network or connected to host network"
+                .into(),
+        ));
+    }
+    if mode == "none" {
+        return Err(Error::Invalid(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+        ));
+    }
+    if mode.starts_with("container:") {
+        return Err(Error::Invalid(
+            "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+        ));
+    }
+    let network = networks.get(&attachment.network)?;
+    if !network.is_bridge() {
+        return Err(Error::Invalid(
+            "container cannot be disconnected from host network or connected to host network"
+                .into(),
+        ));
+    }
+    if record.network_settings.attachment(&network.name).is_some() {
+        return Err(Error::Conflict(format!(
+            "endpoint with name {} already exists in network {}",
+            record.name, network.name
+        )));
+    }
+    if network.name == "bridge" {
+        if !attachment.ip_address.is_empty() {
+            return Err(Error::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if !attachment.aliases.is_empty() {
+            return Err(Error::Invalid(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+    }
+    let attachment = Attachment {
+        network: network.name.clone(),
+        ..attachment
+    };
+    let id = record.id.as_str();
+    store.update(id, |r| r.network_settings.networks.push(attachment.clone()))?;
+    if !record.is_running() {
+        return Ok(());
+    }
+    let made = (|| {
+        let current = store.load(id)?;
+        let used: Vec<&str> = current
+            .network_settings
+            .endpoints
+            .iter()
+            .map(|e| e.interface.as_str())
+            .collect();
+        let interface = (0..)
+            .map(|n| format!("eth{n}"))
+            .find(|name| !used.contains(&name.as_str()))
+            .expect("a free interface name");
+        let mut endpoint = make_endpoint(
+            store,
+            networks,
+            config,
+            &current,
+            &attachment,
+            interface,
+            current.network_settings.endpoints.is_empty(),
+        )?;
+        if !endpoint.netns.exists() {
+            // A container that left every network runs in a namespace libcontainer made.
+            endpoint.netns = PathBuf::from(format!("/proc/{}/ns/net", current.state.pid));
+        }
+        join(store, networks, id, &attachment, endpoint)
+    })();
+    if let Err(err) = made {
+        let _ = store.update(id, |r| {
+            r.network_settings
+                .networks
+                .retain(|a| a.network != attachment.network)
+        });
+        let _ = networks.release(&attachment.network, id);
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// `mini network disconnect`: takes a container off a network, at once if it runs.
+pub fn detach(store: &ContainerStore, record: &ContainerRecord, network: &str) -> Result<()> {
+    let id = record.id.as_str();
+    if record.network_settings.attachment(network).is_none() {
+        return Err(Error::Invalid(format!(
+            "container {} is not connected to network {network}",
+            record.name
+        )));
+    }
+    {
+        let _lock = store.lock(id)?;
+        let mut current = store.load(id)?;
+        if let Some(n) = current
+            .network_settings
+            .endpoints
+            .iter()
+            .position(|e| e.network == network)
+        {
+            let endpoint = current.network_settings.endpoints[n].clone();
+            leave(store, &current, &endpoint)?;
+            current.network_settings.endpoints.remove(n);
+        }
+        current
+            .network_settings
+            .networks
+            .retain(|a| a.network != network);
+        store.save(&current)?;
+    }
+    let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
+    networks.release(network, id)?;
+    Ok(())
+}
+
+/// Undoes one endpoint: its names, its rules and link.
+fn leave(store: &ContainerStore, record: &ContainerRecord, endpoint: &Endpoint) -> Result<()> {
+    {
+        let _firewall = firewall_lock(store)?;
+        endpoint::disconnect(endpoint, &owner(store, record))?;
+    }
+    if has_dns(&endpoint.network) {
+        let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
+        let left = {
+            let _lock = networks.lock(&endpoint.network)?;
+            dns::remove(&networks.dns_records(&endpoint.network), &record.id)?
+        };
+        if left == 0 {
+            stop_dns(store, &endpoint.network);
+        }
+    }
+    Ok(())
+}
+
+/// `mini network reload`: mini's nftables table made anew from the records (after someone
+/// flushed the ruleset), the accept rules beside a dropping `FORWARD` put back, and the DNS
+/// responders of user networks with running containers started again.
+pub fn reload(
+    store: &ContainerStore,
+    networks: &NetworkStore,
+    config: &NetworkConfig,
+) -> Result<()> {
+    let _firewall = firewall_lock(store)?;
+    let records = store.list()?;
+    let mut nets = Vec::new();
+    for network in networks.list()? {
+        let (Some(bridge), Some((subnet, _))) = (network.bridge.clone(), network.addressing())
+        else {
+            continue;
+        };
+        if mini_network::link::exists(&bridge) {
+            nets.push((network.name.clone(), bridge, subnet));
+        }
+    }
+    let owned: Vec<(&ContainerRecord, &Endpoint, Ipv4Addr)> = records
+        .iter()
+        .flat_map(|r| r.network_settings.endpoints.iter().map(move |e| (r, e)))
+        .filter(|(_, e)| e.table == config.nft_table && !e.ports.is_empty())
+        .filter_map(|(r, e)| e.ip.parse().ok().map(|ip| (r, e, ip)))
+        .collect();
+    let fw = Firewall::new(&config.nft_table);
+    let net_rules: Vec<NetworkRules> = nets
+        .iter()
+        .map(|(name, bridge, subnet)| NetworkRules {
+            name,
+            bridge,
+            subnet: *subnet,
+        })
+        .collect();
+    let ctr_rules: Vec<ContainerRules> = owned
+        .iter()
+        .map(|(r, e, ip)| ContainerRules {
+            id: &r.id,
+            name: &r.name,
+            ip: *ip,
+            ports: &e.ports,
+        })
+        .collect();
+    mini_network::firewall::apply(&fw.reload(&net_rules, &ctr_rules))?;
+    for (name, bridge, _) in &nets {
+        mini_network::forward::ensure(&mini_network::forward::Access {
+            network: name,
+            bridge,
+        })?;
+    }
+    drop(_firewall);
+    for (name, _, _) in &nets {
+        let running = records
+            .iter()
+            .any(|r| r.is_running() && r.network_settings.endpoint_on(name).is_some());
+        if has_dns(name) && running {
+            ensure_dns(store, name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether containers on this (bridge-driver) network resolve each other by name: user
@@ -205,10 +504,10 @@ fn has_dns(network: &str) -> bool {
 }
 
 /// The names a container answers to on a user network: its name, its short id and its
-/// `--network-alias`es (Docker's `DNSNames`).
-pub fn dns_names(record: &ContainerRecord) -> Vec<String> {
+/// aliases there (Docker's `DNSNames`).
+pub fn dns_names(record: &ContainerRecord, attachment: &Attachment) -> Vec<String> {
     let mut names = vec![record.name.clone(), record.short_id().to_string()];
-    names.extend(record.host_config.network_aliases.iter().cloned());
+    names.extend(attachment.aliases.iter().cloned());
     names
 }
 
@@ -326,49 +625,56 @@ pub fn serve_dns(store: &ContainerStore, network: &str) -> Result<()> {
     Ok(())
 }
 
-/// Undoes what [`connect`] made, from the record; the container keeps its address. Takes
-/// the container's lock to clear the record's endpoint.
+/// Undoes what [`connect`] made, from the record; the container keeps its addresses. Takes
+/// the container's lock to clear the record's endpoints.
 pub fn disconnect(store: &ContainerStore, id: &str) -> Result<()> {
     let mut record = store.load(id)?;
-    if record.network_settings.endpoint.is_none() {
+    if record.network_settings.endpoints.is_empty() && !netns_path(store, id).exists() {
         return Ok(());
     }
     undo(store, &mut record)?;
-    store.update(id, |r| r.network_settings.endpoint = None)?;
+    store.update(id, |r| r.network_settings.endpoints.clear())?;
     Ok(())
 }
 
 /// [`disconnect`] for a caller that holds the container's lock and saves `record` itself.
 pub fn undo(store: &ContainerStore, record: &mut ContainerRecord) -> Result<()> {
-    let Some(endpoint) = &record.network_settings.endpoint else {
-        return Ok(());
-    };
-    endpoint::disconnect(endpoint, &owner(store, record))?;
-    if has_dns(&endpoint.network) {
-        let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
-        let left = {
-            let _lock = networks.lock(&endpoint.network)?;
-            dns::remove(&networks.dns_records(&endpoint.network), &record.id)?
-        };
-        if left == 0 {
-            stop_dns(store, &endpoint.network);
+    let mut first: Option<Error> = None;
+    while let Some(endpoint) = record.network_settings.endpoints.last().cloned() {
+        if let Err(err) = leave(store, record, &endpoint) {
+            first.get_or_insert(err);
         }
+        record.network_settings.endpoints.pop();
     }
-    record.network_settings.endpoint = None;
-    Ok(())
+    let netns = netns_path(store, &record.id);
+    if let Err(err) = mini_network::netns::remove(&netns) {
+        first.get_or_insert(Error::io(&netns)(err));
+    }
+    match first {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
 }
 
-/// Gives back the container's address (`mini rm`).
+/// Gives back the container's addresses (`mini rm`).
 pub fn release(root: &Path, record: &ContainerRecord) -> Result<()> {
-    if !is_bridge_mode(&record.host_config.network_mode) {
-        return Ok(());
-    }
     let networks = NetworkStore::open(root, NetworkConfig::default())?;
-    match networks.get(&record.host_config.network_mode) {
-        Ok(network) => Ok(networks.release(&network.name, &record.id)?),
-        Err(mini_network::Error::NoSuchNetwork(_)) => Ok(()),
-        Err(err) => Err(err.into()),
+    let mut names: Vec<&str> = record
+        .network_settings
+        .networks
+        .iter()
+        .map(|a| a.network.as_str())
+        .collect();
+    if is_bridge_mode(&record.host_config.network_mode) {
+        names.push(&record.host_config.network_mode);
     }
+    for name in names {
+        match networks.release(name, &record.id) {
+            Ok(()) | Err(mini_network::Error::NoSuchNetwork(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The container's /etc/hosts: Docker's lines, `--add-host` entries, and its own address.

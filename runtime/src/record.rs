@@ -99,12 +99,49 @@ pub struct HostConfig {
     pub network_aliases: Vec<String>,
 }
 
-/// The container's network while it runs (Docker's `NetworkSettings`, which inspect projects):
-/// everything mini made for it, so that it can be undone from the record alone.
+/// The container's networks (Docker's `NetworkSettings`, which inspect projects): the ones it
+/// is on, and while it runs everything mini made on them, so that it can be undone from the
+/// record alone.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkSettings {
-    pub endpoint: Option<mini_network::endpoint::Endpoint>,
+    /// The bridge networks the container is on: its `--network` first, then the ones joined
+    /// with `mini network connect`, less those left with `network disconnect`. Empty for
+    /// `none`, `host` and `container:`.
+    #[serde(default)]
+    pub networks: Vec<Attachment>,
+    /// What mini made on each network while the container runs (or was made before a crash).
+    #[serde(default)]
+    pub endpoints: Vec<mini_network::endpoint::Endpoint>,
+}
+
+impl NetworkSettings {
+    /// The endpoint of the container's first network: its default route and published ports.
+    pub fn endpoint(&self) -> Option<&mini_network::endpoint::Endpoint> {
+        self.endpoints.first()
+    }
+
+    pub fn endpoint_on(&self, network: &str) -> Option<&mini_network::endpoint::Endpoint> {
+        self.endpoints.iter().find(|e| e.network == network)
+    }
+
+    pub fn attachment(&self, network: &str) -> Option<&Attachment> {
+        self.networks.iter().find(|a| a.network == network)
+    }
+}
+
+/// A container's place on one network: what `--network`/`network connect` asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Attachment {
+    /// The network's name.
+    pub network: String,
+    /// `--network-alias` / `network connect --alias`: more names on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip` / `network connect --ip`: the address asked for, empty for the next free one.
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: String,
 }
 
 /// Where a container is in its life: Docker's `State`.

@@ -159,6 +159,9 @@ pub struct SpecPaths<'a> {
     pub rootfs: &'a Path,
     /// `containers/<id>`, holding hostname, hosts and resolv.conf.
     pub container_dir: &'a Path,
+    /// Where `hosts` and `resolv.conf` come from: `container_dir`, or for `--network
+    /// container:OTHER` OTHER's folder (the two share them, as in Docker).
+    pub network_files: &'a Path,
     /// The network namespace file to join, if the container has its own network.
     pub netns: Option<&'a Path>,
     /// The cgroup path relative to each hierarchy's root (`/mini/<id>`).
@@ -216,7 +219,7 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         mounts.push(json!({
             "destination": format!("/etc/{file}"),
             "type": "bind",
-            "source": paths.container_dir.join(file),
+            "source": if file == "hostname" { paths.container_dir } else { paths.network_files }.join(file),
             "options": ["rbind", "rprivate"],
         }));
     }
@@ -378,6 +381,7 @@ mod tests {
         SpecPaths {
             rootfs: Path::new("/r/merged"),
             container_dir: Path::new("/r/c"),
+            network_files: Path::new("/r/c"),
             netns: None,
             cgroup: "/mini/c",
         }

@@ -23,6 +23,9 @@ pub struct TestEnv {
     pub config: PathBuf,
     /// The default network's subnet, a /24 of 10.200.0.0/13 no other test or route has.
     pub subnet: String,
+    /// A network namespace (`ip netns` name) that this test's `mini` runs in, as if it were
+    /// another host; None for the host's own.
+    pub netns: Option<String>,
 }
 
 /// A /24 for a test's default network: random in 10.200.0.0/13, not routed on the host and
@@ -66,6 +69,7 @@ impl TestEnv {
             runroot: dir.join("run"),
             config: dir.join("config.toml"),
             subnet: pick_subnet(),
+            netns: None,
             tag,
             dir,
         };
@@ -78,7 +82,16 @@ impl TestEnv {
 
     /// A `mini` command bound to this environment's root, runtime root and config.
     pub fn mini(&self) -> Command {
-        let mut cmd = Command::new(host::mini_bin());
+        let mut cmd = match &self.netns {
+            None => Command::new(host::mini_bin()),
+            Some(netns) => {
+                // Only the network namespace: mounts, cgroups and processes stay the host's.
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{netns}"))
+                    .arg(host::mini_bin());
+                cmd
+            }
+        };
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--runroot")

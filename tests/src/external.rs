@@ -21,6 +21,8 @@ pub struct ExternalHost {
     pub netns: String,
     /// The host end of the veth pair.
     pub host_link: String,
+    /// The namespace the host end is in, when the "host" is a namespace too.
+    pub host_netns: Option<String>,
     /// The host's address on the link, the one the other machine talks to.
     pub host_addr: Ipv4Addr,
     /// The other machine's address.
@@ -57,42 +59,69 @@ impl ExternalHost {
         addr: Ipv4Addr,
         prefix: u8,
     ) -> ExternalHost {
+        ExternalHost::make(tag, None, host_addr, addr, prefix)
+    }
+
+    /// An external host of a host that is itself a network namespace (`host_netns`, where a
+    /// test's `mini` runs: [`crate::TestEnv::netns`]), on 198.19.255.0/24: the namespace gets
+    /// .1, the external host .2.
+    pub fn of_netns(tag: &str, host_netns: &str) -> ExternalHost {
+        ExternalHost::make(
+            tag,
+            Some(host_netns),
+            Ipv4Addr::new(198, 19, 255, 1),
+            Ipv4Addr::new(198, 19, 255, 2),
+            24,
+        )
+    }
+
+    fn make(
+        tag: &str,
+        host_netns: Option<&str>,
+        host_addr: Ipv4Addr,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> ExternalHost {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let ext = ExternalHost {
             netns: format!("mini-ext-{tag}-{n}"),
             host_link: format!("vx{tag}{n}"),
+            host_netns: host_netns.map(str::to_string),
             host_addr,
             addr,
             prefix,
         };
+        // `ip` on the host's side: in `host_netns` when there is one.
+        let on_host = |args: &[&str]| {
+            let mut full: Vec<&str> = Vec::new();
+            if let Some(ns) = host_netns {
+                full.extend(["-n", ns]);
+            }
+            full.extend_from_slice(args);
+            host::run("ip", &full);
+        };
         let peer = format!("vy{tag}{n}");
         host::run("ip", &["netns", "add", &ext.netns]);
         // From here on, Drop removes whatever was made.
-        host::run(
-            "ip",
-            &[
-                "link",
-                "add",
-                &ext.host_link,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer,
-            ],
-        );
-        host::run("ip", &["link", "set", &peer, "netns", &ext.netns]);
-        host::run(
-            "ip",
-            &[
-                "addr",
-                "add",
-                &format!("{host_addr}/{prefix}"),
-                "dev",
-                &ext.host_link,
-            ],
-        );
-        host::run("ip", &["link", "set", &ext.host_link, "up"]);
+        on_host(&[
+            "link",
+            "add",
+            &ext.host_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ]);
+        on_host(&["link", "set", &peer, "netns", &ext.netns]);
+        on_host(&[
+            "addr",
+            "add",
+            &format!("{host_addr}/{prefix}"),
+            "dev",
+            &ext.host_link,
+        ]);
+        on_host(&["link", "set", &ext.host_link, "up"]);
         let inside = |args: &[&str]| {
             let mut full = vec!["netns", "exec", &ext.netns, "ip"];
             full.extend_from_slice(args);
@@ -156,9 +185,10 @@ impl Drop for ExternalHost {
         let _ = Command::new("ip")
             .args(["netns", "delete", &self.netns])
             .output();
-        if std::path::Path::new("/sys/class/net")
-            .join(&self.host_link)
-            .exists()
+        if self.host_netns.is_none()
+            && std::path::Path::new("/sys/class/net")
+                .join(&self.host_link)
+                .exists()
         {
             let _ = Command::new("ip")
                 .args(["link", "delete", &self.host_link])

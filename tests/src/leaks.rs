@@ -18,12 +18,31 @@ use crate::host;
 /// One resource a test left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leak {
-    Mount { target: String, fstype: String },
-    Process { pid: u32, cmdline: String },
-    Netns { name: String },
-    Link { name: String },
-    NftTable { family: String, name: String },
-    Cgroup { path: PathBuf },
+    Mount {
+        target: String,
+        fstype: String,
+    },
+    Process {
+        pid: u32,
+        cmdline: String,
+    },
+    Netns {
+        name: String,
+    },
+    Link {
+        name: String,
+    },
+    NftTable {
+        family: String,
+        name: String,
+    },
+    /// A rule of mini's beside a dropping FORWARD chain, as `iptables -S` prints it.
+    IptablesRule {
+        rule: String,
+    },
+    Cgroup {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Leak {
@@ -34,6 +53,7 @@ impl fmt::Display for Leak {
             Leak::Netns { name } => write!(f, "network namespace {name}"),
             Leak::Link { name } => write!(f, "link {name}"),
             Leak::NftTable { family, name } => write!(f, "nftables table {family} {name}"),
+            Leak::IptablesRule { rule } => write!(f, "iptables rule {rule}"),
             Leak::Cgroup { path } => write!(f, "cgroup {}", path.display()),
         }
     }
@@ -48,6 +68,7 @@ pub fn find(dir: &Path, tag: &str) -> Vec<Leak> {
     leaks.extend(netns(tag));
     leaks.extend(links(&dir, tag));
     leaks.extend(nft_tables(tag));
+    leaks.extend(iptables_rules(tag));
     leaks.extend(cgroups(tag));
     leaks
 }
@@ -94,6 +115,10 @@ pub fn clean(leaks: &[Leak]) -> Vec<String> {
                 try_run("ip", &["link", "delete", name]);
             }
             Leak::NftTable { family, name } => try_run("nft", &["delete", "table", family, name]),
+            Leak::IptablesRule { rule } => {
+                let delete = format!("iptables -w -D {}", rule.trim_start_matches("-A "));
+                try_run("sh", &["-c", &delete]);
+            }
             _ => {}
         }
     }
@@ -278,6 +303,20 @@ fn nft_tables(tag: &str) -> Vec<Leak> {
                 }
                 _ => None,
             }
+        })
+        .collect()
+}
+
+/// mini's rules in the filter table (beside Docker's) for one of the test's bridges.
+fn iptables_rules(tag: &str) -> Vec<Leak> {
+    let Ok(out) = Command::new("iptables").args(["-w", "-S"]).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("-A ") && l.contains("\"mini network") && l.contains(tag))
+        .map(|l| Leak::IptablesRule {
+            rule: l.to_string(),
         })
         .collect()
 }

@@ -690,3 +690,302 @@ fn containers_on_a_user_network_resolve_each_other_by_name_and_alias() {
     );
     env.run_ok(&["network", "rm", "lab", "other"]);
 }
+
+/// Docker's filter table as it stands on a host where Docker runs (`iptables-save`): FORWARD
+/// drops whatever Docker's own bridge does not account for, after jumping to `DOCKER-USER`.
+const DOCKER_FILTER: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -o docker0 -j DOCKER
+-A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+-A FORWARD -i docker0 -o docker0 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-1 -j RETURN
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+-A DOCKER-ISOLATION-STAGE-2 -j RETURN
+-A DOCKER-USER -j RETURN
+COMMIT
+";
+
+/// A network namespace that plays a whole host (its own firewall), deleted when dropped.
+struct HostNetns(String);
+
+impl HostNetns {
+    fn new(tag: &str) -> HostNetns {
+        let name = format!("mini-host-{tag}");
+        mini_tests::host::run("ip", &["netns", "add", &name]);
+        let ns = HostNetns(name);
+        mini_tests::host::run("ip", &["-n", &ns.0, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A command run in the namespace (its network only).
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.0)).arg(program);
+        cmd
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        mini_tests::host::check(self.command(program).args(args))
+    }
+}
+
+impl Drop for HostNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn beside_dockers_forward_drop_and_after_a_flush_with_network_reload() {
+    let (mut env, _registry) = lab(&["busybox", "nginx"]);
+    env.run_ok(&["pull", "-q", "nginx"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    // This test's mini runs on a host of its own, which has Docker's firewall.
+    let host = HostNetns::new(&env.tag);
+    env.netns = Some(host.0.clone());
+    let ext = ExternalHost::of_netns(&env.tag, &host.0);
+    mini_tests::host::output_with_input(
+        &mut host.command("iptables-restore"),
+        DOCKER_FILTER.as_bytes(),
+    );
+    assert!(host.run("iptables", &["-S"]).contains("-P FORWARD DROP"));
+
+    env.run_ok(&["run", "-d", "--name", "w1", "-p", "8080:80", "nginx"]);
+    let url = format!("http://{}:8080/", ext.host_addr);
+    let page = curl(Some(&ext), &url).expect("the published port through Docker's FORWARD DROP");
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    // Containers reach the outside through it too.
+    let server = ext.serve_once(8081);
+    let out = env.run_ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "timeout",
+        "10",
+        "wget",
+        "-qO-",
+        &format!("http://{}:8081/", ext.addr),
+    ]);
+    assert_eq!(out, "hello from outside\n");
+    assert!(server.join().unwrap().is_some());
+    // mini's rules sit in DOCKER-USER, before Docker's RETURN, and say whose they are.
+    let user = host.run("iptables", &["-S", "DOCKER-USER"]);
+    let lines: Vec<&str> = user.lines().collect();
+    let bridge = env.bridge_name();
+    assert_eq!(lines.len(), 4, "{user}");
+    assert!(lines[1..3]
+        .iter()
+        .all(|l| l.contains(&format!("mini network bridge ({bridge})"))));
+    assert_eq!(lines[3], "-A DOCKER-USER -j RETURN");
+
+    // Someone flushes the firewall: mini's NAT and accept rules are gone, nothing passes...
+    host.run("nft", &["flush", "table", "ip", &env.nft_table()]);
+    host.run("iptables", &["-F", "DOCKER-USER"]);
+    host.run("iptables", &["-A", "DOCKER-USER", "-j", "RETURN"]);
+    assert_eq!(curl(Some(&ext), &url), None);
+    // ... until `mini network reload` makes them anew from mini's records.
+    env.run_ok(&["network", "reload"]);
+    let page = curl(Some(&ext), &url).expect("the published port after network reload");
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    assert_eq!(host.run("iptables", &["-S", "DOCKER-USER"]), user);
+
+    // A user network's rules come with its first container and go with the network.
+    env.run_ok(&["network", "create", "--subnet", &env.spare_subnet(), "lab"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "lab",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(host
+        .run("iptables", &["-S", "DOCKER-USER"])
+        .contains("mini network lab ("));
+    env.run_ok(&["rm", "-f", "c1", "w1"]);
+    env.run_ok(&["network", "rm", "lab"]);
+    let after = host.run("iptables", &["-S", "DOCKER-USER"]);
+    assert!(!after.contains("mini network lab ("), "{after}");
+    // Nothing of the containers is left on this host either.
+    let links = host.run("ip", &["-o", "link"]);
+    assert!(!links.contains("veth"), "{links}");
+}
+
+#[test]
+fn network_connect_disconnect_and_a_containers_network() {
+    let (env, _registry) = lab(&["busybox", "nginx"]);
+    env.run_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &env.spare_subnet(),
+        "front",
+    ]);
+    env.run_ok(&["network", "create", "--subnet", &env.spare_subnet(), "back"]);
+    env.run_ok(&["run", "-d", "--name", "web", "--network", "front", "nginx"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "back",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let fetch = |host: &str| {
+        env.run(&[
+            "exec",
+            "app",
+            "timeout",
+            "10",
+            "wget",
+            "-qO-",
+            &format!("http://{host}/"),
+        ])
+    };
+    assert_ne!(code(&fetch("web")), 0, "web is not on app's network yet");
+
+    // Connected while it runs: a second interface at once, and its names on that network.
+    env.run_ok(&["network", "connect", "--alias", "api", "back", "web"]);
+    let back_ip = inspect(&env, "web", "{{.NetworkSettings.Networks.back.IPAddress}}");
+    let front_ip = inspect(&env, "web", "{{.NetworkSettings.Networks.front.IPAddress}}");
+    assert!(!back_ip.is_empty() && !front_ip.is_empty());
+    let addrs = env.run_ok(&["exec", "web", "ip", "-o", "-4", "addr"]);
+    assert!(
+        addrs.contains(&format!("eth0    inet {front_ip}/")),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("eth1    inet {back_ip}/")),
+        "{addrs}"
+    );
+    // Its default route stays on its first network.
+    let routes = env.run_ok(&["exec", "web", "ip", "route"]);
+    assert!(
+        routes.contains("default via") && routes.contains("dev eth0"),
+        "{routes}"
+    );
+    for name in ["web", "api"] {
+        let page = fetch(name);
+        assert!(
+            text(&page.stdout).contains("Welcome to nginx!"),
+            "{name}: {page:?}"
+        );
+    }
+    let members = env.run_ok(&["network", "inspect", "-f", "{{json .Containers}}", "back"]);
+    assert!(
+        members.contains("\"web\"") && members.contains("\"app\""),
+        "{members}"
+    );
+    let again = env.run(&["network", "connect", "back", "web"]);
+    assert_eq!(code(&again), 1);
+    assert!(text(&again.stderr).contains("endpoint with name web already exists in network back"));
+
+    // Disconnected: the interface and the names go.
+    env.run_ok(&["network", "disconnect", "back", "web"]);
+    let addrs = env.run_ok(&["exec", "web", "ip", "-o", "-4", "addr"]);
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    assert_ne!(code(&fetch("api")), 0);
+    let again = env.run(&["network", "disconnect", "back", "web"]);
+    assert!(text(&again.stderr).contains("is not connected to network back"));
+
+    // A stopped container is connected when it starts, and keeps the network until removed.
+    env.run_ok(&["stop", "web"]);
+    env.run_ok(&["network", "connect", "back", "web"]);
+    assert_eq!(
+        inspect(&env, "web", "{{.NetworkSettings.Networks.back.IPAddress}}"),
+        ""
+    );
+    env.run_ok(&["start", "web"]);
+    let back_ip = inspect(&env, "web", "{{.NetworkSettings.Networks.back.IPAddress}}");
+    let addrs = env.run_ok(&["exec", "web", "ip", "-o", "-4", "addr"]);
+    assert!(
+        addrs.contains(&format!("eth1    inet {back_ip}/")),
+        "{addrs}"
+    );
+    let busy = env.run(&["network", "rm", "back"]);
+    assert_ne!(code(&busy), 0);
+
+    // --network container:web: web's own network namespace, addresses and /etc/hosts.
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "--network",
+        "container:web",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let page = env.run_ok(&[
+        "exec",
+        "side",
+        "timeout",
+        "10",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1/",
+    ]);
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    let addrs = env.run_ok(&["exec", "side", "ip", "-o", "-4", "addr"]);
+    assert!(addrs.contains(&back_ip), "{addrs}");
+    let web_id = inspect(&env, "web", "{{.Id}}");
+    assert_eq!(
+        inspect(&env, "side", "{{.HostConfig.NetworkMode}}"),
+        format!("container:{web_id}")
+    );
+    assert_eq!(
+        env.run_ok(&["exec", "side", "hostname"]),
+        env.run_ok(&["exec", "web", "hostname"])
+    );
+    let conflict = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "-p",
+        "80",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&conflict), 125);
+    assert!(text(&conflict.stderr).contains("conflicting options: port publishing"));
+    env.run_ok(&["rm", "-f", "side"]);
+    env.run_ok(&["stop", "web"]);
+    let stopped = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&stopped), 125);
+    assert!(
+        text(&stopped.stderr).contains("cannot join network of a non running container"),
+        "{}",
+        text(&stopped.stderr)
+    );
+
+    env.run_ok(&["rm", "-f", "web", "app"]);
+    env.run_ok(&["network", "rm", "front", "back"]);
+    assert_eq!(veths_of(&env), 0);
+}

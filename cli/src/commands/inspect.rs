@@ -227,8 +227,7 @@ fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> 
     let host = &record.host_config;
     let endpoint = record
         .network_settings
-        .endpoint
-        .as_ref()
+        .endpoint()
         .filter(|_| record.is_running());
     let mut ports = serde_json::Map::new();
     if record.is_running() && mini_runtime::networking::is_bridge_mode(&host.network_mode) {
@@ -249,24 +248,12 @@ fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> 
     }
     let text =
         |f: fn(&mini_network::endpoint::Endpoint) -> String| endpoint.map(f).unwrap_or_default();
-    let network_id = match endpoint {
-        Some(e) => e.network_id.clone(),
-        None => engine
-            .networks
-            .get(&host.network_mode)
-            .map(|n| n.id)
-            .unwrap_or_default(),
-    };
-    let endpoint_id = endpoint
-        .map(|_| {
-            format!(
-                "{}{}",
-                &record.id[..32],
-                &network_id[..network_id.len().min(32)]
-            )
-        })
-        .unwrap_or_default();
-    let prefix = endpoint.map(|e| e.prefix_len).unwrap_or(0);
+    let entries = network_entries(engine, record);
+    let first = entries
+        .first()
+        .map(|(_, v)| v.clone())
+        .unwrap_or(Value::Null);
+    let field = |name: &str| first.get(name).cloned().unwrap_or(json!(""));
     json!({
         "Bridge": "",
         "SandboxID": if endpoint.is_some() { record.id.clone() } else { String::new() },
@@ -277,37 +264,84 @@ fn network_settings(engine: &mini_runtime::Engine, record: &ContainerRecord) -> 
         "SandboxKey": text(|e| e.netns.display().to_string()),
         "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null,
-        "EndpointID": endpoint_id,
-        "Gateway": text(|e| e.gateway.clone()),
+        "EndpointID": field("EndpointID"),
+        "Gateway": field("Gateway"),
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": text(|e| e.ip.clone()),
-        "IPPrefixLen": prefix,
+        "IPAddress": field("IPAddress"),
+        "IPPrefixLen": first.get("IPPrefixLen").cloned().unwrap_or(json!(0)),
         "IPv6Gateway": "",
-        "MacAddress": text(|e| e.mac.clone()),
-        "Networks": {
-            host.network_mode.clone(): {
+        "MacAddress": field("MacAddress"),
+        "Networks": entries.into_iter().collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+/// `NetworkSettings.Networks`: one entry per network the container is on (its `--network`
+/// first), with the address it has there while it runs; `none` and `host` show themselves,
+/// `container:` shows none, as in Docker.
+fn network_entries(
+    engine: &mini_runtime::Engine,
+    record: &ContainerRecord,
+) -> Vec<(String, Value)> {
+    let mode = record.host_config.network_mode.as_str();
+    let names: Vec<(String, Vec<String>)> = if matches!(mode, "none" | "host") {
+        vec![(mode.to_string(), Vec::new())]
+    } else {
+        record
+            .network_settings
+            .networks
+            .iter()
+            .map(|a| (a.network.clone(), a.aliases.clone()))
+            .collect()
+    };
+    names
+        .into_iter()
+        .map(|(name, aliases)| {
+            let endpoint = record
+                .network_settings
+                .endpoint_on(&name)
+                .filter(|_| record.is_running());
+            let text = |f: fn(&mini_network::endpoint::Endpoint) -> String| {
+                endpoint.map(f).unwrap_or_default()
+            };
+            let network_id = match endpoint {
+                Some(e) => e.network_id.clone(),
+                None => engine.networks.get(&name).map(|n| n.id).unwrap_or_default(),
+            };
+            let endpoint_id = endpoint
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        &record.id[..32],
+                        &network_id[..network_id.len().min(32)]
+                    )
+                })
+                .unwrap_or_default();
+            let dns_names = match record.network_settings.attachment(&name) {
+                Some(a) if endpoint.is_some() && name != "bridge" => {
+                    json!(mini_runtime::networking::dns_names(record, a))
+                }
+                _ => Value::Null,
+            };
+            let value = json!({
                 "IPAMConfig": null,
                 "Links": null,
-                "Aliases": if host.network_aliases.is_empty() { Value::Null } else { json!(host.network_aliases) },
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                 "NetworkID": network_id,
                 "EndpointID": endpoint_id,
                 "Gateway": text(|e| e.gateway.clone()),
                 "IPAddress": text(|e| e.ip.clone()),
-                "IPPrefixLen": prefix,
+                "IPPrefixLen": endpoint.map(|e| e.prefix_len).unwrap_or(0),
                 "IPv6Gateway": "",
                 "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0,
                 "MacAddress": text(|e| e.mac.clone()),
                 "DriverOpts": null,
-                "DNSNames": if endpoint.is_some() && host.network_mode != "bridge" {
-                    json!(mini_runtime::networking::dns_names(record))
-                } else {
-                    Value::Null
-                },
-            }
-        },
-    })
+                "DNSNames": dns_names,
+            });
+            (name, value)
+        })
+        .collect()
 }
 
 #[cfg(test)]

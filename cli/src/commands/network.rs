@@ -1,4 +1,5 @@
-//! `mini network create|ls|inspect|rm|prune`: bridge networks as Docker shows them.
+//! `mini network create|ls|inspect|rm|prune|connect|disconnect|reload`: bridge networks as
+//! Docker shows them.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,33 @@ pub enum NetworkCommand {
     Rm(RmArgs),
     /// Remove all unused networks
     Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+    /// Make mini's firewall rules anew from its records (after the ruleset was flushed)
+    Reload,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    ip: Option<std::net::Ipv4Addr>,
+    network: String,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +116,25 @@ pub fn run(context: &Context, command: NetworkCommand) -> CliResult {
         NetworkCommand::Inspect(args) => inspect(&engine, args),
         NetworkCommand::Rm(args) => rm(&engine, args),
         NetworkCommand::Prune(args) => prune(&engine, args),
+        NetworkCommand::Connect(args) => engine
+            .network_connect(
+                &args.container,
+                mini_runtime::record::Attachment {
+                    network: args.network,
+                    aliases: args.alias,
+                    ip_address: args.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                },
+            )
+            .map_err(CliError::one),
+        NetworkCommand::Disconnect(args) => {
+            // Docker's -f also takes the container off a network that is gone: so does this,
+            // always.
+            let _ = args.force;
+            engine
+                .network_disconnect(&args.network, &args.container)
+                .map_err(CliError::one)
+        }
+        NetworkCommand::Reload => engine.network_reload().map_err(CliError::one),
     }
 }
 
@@ -169,7 +216,7 @@ fn members(engine: &Engine, record: &NetworkRecord) -> CliResult<Vec<ContainerRe
     Ok(engine
         .list()?
         .into_iter()
-        .filter(|c| c.host_config.network_mode == record.name)
+        .filter(|c| c.network_settings.attachment(&record.name).is_some())
         .collect())
 }
 
@@ -179,8 +226,7 @@ pub fn network_json(engine: &Engine, record: &NetworkRecord) -> CliResult<Value>
     for c in members(engine, record)? {
         if let Some(e) = c
             .network_settings
-            .endpoint
-            .as_ref()
+            .endpoint_on(&record.name)
             .filter(|_| c.is_running())
         {
             containers.insert(
@@ -297,7 +343,7 @@ fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
         if record.is_builtin()
             || containers
                 .iter()
-                .any(|c| c.host_config.network_mode == record.name)
+                .any(|c| c.network_settings.attachment(&record.name).is_some())
         {
             continue;
         }

@@ -16,8 +16,7 @@ pub fn run(context: &Context, args: PortArgs) -> CliResult {
     let record = engine.find(&args.container).map_err(CliError::one)?;
     let mut ports = record
         .network_settings
-        .endpoint
-        .as_ref()
+        .endpoint()
         .filter(|_| record.is_running())
         .map(|e| e.ports.clone())
         .unwrap_or_default();

@@ -168,8 +168,7 @@ pub fn ports(record: &ContainerRecord) -> String {
     }
     let published = record
         .network_settings
-        .endpoint
-        .as_ref()
+        .endpoint()
         .map(|e| e.ports.clone())
         .unwrap_or_default();
     let exposed: Vec<mini_network::ports::PortKey> = record
