@@ -242,16 +242,7 @@ impl Engine {
         } else {
             // Its own address goes in when it is connected (networking::connect).
             crate::networking::write_hosts(&self.store, record, None)?;
-            let mut servers = record.host_config.dns.clone();
-            let mode = &record.host_config.network_mode;
-            if servers.is_empty() && crate::networking::is_bridge_mode(mode) && mode != "bridge" {
-                // A user network's names are answered on its gateway (networking.rs); the
-                // rest is passed on to the host's resolvers from there.
-                if let Some((_, gateway)) = self.networks.get(mode)?.addressing() {
-                    servers.push(gateway.to_string());
-                }
-            }
-            mini_network::files::resolv_conf_with(&host_resolv, &servers)
+            crate::networking::resolv_conf(&self.networks, record, &host_resolv)?
         };
         for (name, text) in [("hostname", hostname), ("resolv.conf", resolv)] {
             let path = dir.join(name);

@@ -250,11 +250,17 @@ fn join(
     attachment: &Attachment,
     endpoint: Endpoint,
 ) -> Result<()> {
+    let _firewall = firewall_lock(store)?;
+    if let Some(p) = published_elsewhere(store, id, &endpoint.ports)? {
+        return Err(Error::Conflict(format!(
+            "Bind for {}:{} failed: port is already allocated",
+            p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            p.host_port
+        )));
+    }
     let record = store.update(id, |r| r.network_settings.endpoints.push(endpoint.clone()))?;
-    let connected = {
-        let _firewall = firewall_lock(store)?;
-        endpoint::connect(&endpoint, &owner(store, &record))
-    };
+    let connected = endpoint::connect(&endpoint, &owner(store, &record));
+    drop(_firewall);
     if let Err(err) = connected {
         let _ = store.update(id, |r| {
             r.network_settings
@@ -280,6 +286,41 @@ fn join(
         ensure_dns(store, &endpoint.network)?;
     }
     Ok(())
+}
+
+/// The first of `ports` that another container of this instance publishes on an overlapping
+/// address: the same port on `0.0.0.0` and on `127.0.0.1` would both be taken by nft, one
+/// hiding the other, where Docker refuses the second. (The same address and port twice is
+/// refused by nft itself.) Asked under the firewall lock, so two starts cannot both pass.
+fn published_elsewhere(
+    store: &ContainerStore,
+    id: &str,
+    ports: &[Published],
+) -> Result<Option<Published>> {
+    if ports.is_empty() {
+        return Ok(None);
+    }
+    let overlaps = |a: &Published, b: &Published| {
+        a.host_port == b.host_port
+            && a.proto == b.proto
+            && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+    };
+    for other in store.list()? {
+        if other.id == id {
+            continue;
+        }
+        for theirs in other
+            .network_settings
+            .endpoints
+            .iter()
+            .flat_map(|e| &e.ports)
+        {
+            if let Some(p) = ports.iter().find(|p| overlaps(p, theirs)) {
+                return Ok(Some(p.clone()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// `mini network connect`: puts a container on one more network. A running container gets
@@ -368,7 +409,8 @@ pub fn attach(
             // A container that left every network runs in a namespace libcontainer made.
             endpoint.netns = PathBuf::from(format!("/proc/{}/ns/net", current.state.pid));
         }
-        join(store, networks, id, &attachment, endpoint)
+        join(store, networks, id, &attachment, endpoint)?;
+        rewrite_resolv_conf(store, networks, id)
     })();
     if let Err(err) = made {
         let _ = store.update(id, |r| {
@@ -412,6 +454,9 @@ pub fn detach(store: &ContainerStore, record: &ContainerRecord, network: &str) -
     }
     let networks = NetworkStore::open(&store.root, NetworkConfig::default())?;
     networks.release(network, id)?;
+    if record.is_running() {
+        rewrite_resolv_conf(store, &networks, id)?;
+    }
     Ok(())
 }
 
@@ -673,6 +718,43 @@ pub fn release(root: &Path, record: &ContainerRecord) -> Result<()> {
             Ok(()) | Err(mini_network::Error::NoSuchNetwork(_)) => {}
             Err(err) => return Err(err.into()),
         }
+    }
+    Ok(())
+}
+
+/// The container's /etc/resolv.conf: `--dns` if given; else, on a user network (the first
+/// it is on), that network's gateway, where its DNS responder answers the containers' names
+/// and passes the rest on to the host's resolvers; else the host's resolvers.
+pub fn resolv_conf(
+    networks: &NetworkStore,
+    record: &ContainerRecord,
+    host_resolv: &str,
+) -> Result<String> {
+    let mut servers = record.host_config.dns.clone();
+    if servers.is_empty() {
+        if let Some(a) = record
+            .network_settings
+            .networks
+            .iter()
+            .find(|a| has_dns(&a.network))
+        {
+            if let Some((_, gateway)) = networks.get(&a.network)?.addressing() {
+                servers.push(gateway.to_string());
+            }
+        }
+    }
+    Ok(mini_network::files::resolv_conf_with(host_resolv, &servers))
+}
+
+/// Writes the resolv.conf of a running container again after its networks changed (in place:
+/// its bind mount holds the inode).
+fn rewrite_resolv_conf(store: &ContainerStore, networks: &NetworkStore, id: &str) -> Result<()> {
+    let record = store.load(id)?;
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let path = store.container_dir(id).join("resolv.conf");
+    let text = resolv_conf(networks, &record, &host)?;
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&path, text).map_err(Error::io(&path))?;
     }
     Ok(())
 }

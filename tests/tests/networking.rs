@@ -477,6 +477,27 @@ fn bad_network_input_gets_clear_errors_and_leaves_nothing() {
     );
     assert_eq!(veths_of(&env), 1);
     assert_eq!(inspect(&env, "second", "{{.State.Status}}"), "created");
+    // The same port on one address of the host collides with it on all of them.
+    let local = env.run(&[
+        "run",
+        "-d",
+        "--name",
+        "local",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sleep",
+        "5",
+    ]);
+    assert_eq!(code(&local), 125);
+    assert!(
+        text(&local.stderr).contains(&format!(
+            "Bind for 127.0.0.1:{port} failed: port is already allocated"
+        )),
+        "{}",
+        text(&local.stderr)
+    );
+    assert_eq!(veths_of(&env), 1);
     assert!(curl(None, &format!("http://127.0.0.1:{port}/")).is_some());
     // A port a host process listens on is refused too.
     let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
@@ -523,7 +544,7 @@ fn bad_network_input_gets_clear_errors_and_leaves_nothing() {
         text(&builtin.stderr)
     );
     env.run_ok(&["network", "rm", "one"]);
-    env.run_ok(&["rm", "-f", "first", "second", "third"]);
+    env.run_ok(&["rm", "-f", "first", "second", "third", "local"]);
     let ls = env.run_ok(&["ps", "-aq"]);
     assert_eq!(ls, "");
 }
@@ -905,6 +926,24 @@ fn network_connect_disconnect_and_a_containers_network() {
     assert_ne!(code(&fetch("api")), 0);
     let again = env.run(&["network", "disconnect", "back", "web"]);
     assert!(text(&again.stderr).contains("is not connected to network back"));
+    // A container of the default bridge (no names there) that joins a user network asks that
+    // network's DNS from then on.
+    env.run_ok(&["run", "-d", "--name", "solo", "busybox", "sleep", "300"]);
+    env.run_ok(&["network", "connect", "back", "solo"]);
+    let app_ip = inspect(&env, "app", "{{.NetworkSettings.Networks.back.IPAddress}}");
+    let found = env.run_ok(&["exec", "solo", "nslookup", "app"]);
+    assert!(found.contains(&format!("Address: {app_ip}")), "{found}");
+    env.run_ok(&["network", "disconnect", "back", "solo"]);
+    let resolv = env.run_ok(&["exec", "solo", "cat", "/etc/resolv.conf"]);
+    assert!(
+        !resolv.contains(&inspect(
+            &env,
+            "app",
+            "{{.NetworkSettings.Networks.back.Gateway}}"
+        )),
+        "{resolv}"
+    );
+    env.run_ok(&["rm", "-f", "solo"]);
 
     // A stopped container is connected when it starts, and keeps the network until removed.
     env.run_ok(&["stop", "web"]);
