@@ -316,7 +316,7 @@ fn published_elsewhere(
             .flat_map(|e| &e.ports)
         {
             if let Some(p) = ports.iter().find(|p| overlaps(p, theirs)) {
-                return Ok(Some(p.clone()));
+                return Ok(Some(*p));
             }
         }
     }
