@@ -87,6 +87,8 @@ pub struct CreateOptions {
     pub volumes_from: Vec<String>,
     /// `--network-alias` values.
     pub network_aliases: Vec<String>,
+    /// `--security-opt` values.
+    pub security_opt: Vec<String>,
 }
 
 /// What `exec` takes.
@@ -321,6 +323,7 @@ impl Engine {
             options::parse_signal(signal)?;
         }
         spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
+        crate::seccomp::parse_security_opts(&options.security_opt).map_err(Error::Invalid)?;
         let network_mode = self.network_mode(options)?;
         let bridged = crate::networking::is_bridge_mode(&network_mode);
         let hostname = match (&options.hostname, network_mode.as_str()) {
@@ -467,6 +470,7 @@ impl Engine {
                     .collect(),
                 volumes_from: options.volumes_from.clone(),
                 network_aliases: options.network_aliases.clone(),
+                security_opt: options.security_opt.clone(),
             },
             state: State::default(),
             network_settings: crate::record::NetworkSettings {

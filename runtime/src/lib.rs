@@ -21,6 +21,7 @@ pub mod networking;
 pub mod options;
 pub mod process;
 pub mod record;
+pub mod seccomp;
 pub mod spec;
 pub mod store;
 pub mod tree;

@@ -97,6 +97,9 @@ pub struct HostConfig {
     /// `--network-alias`: more names the container answers to on its user network.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `--security-opt` values as given.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 }
 
 /// The container's networks (Docker's `NetworkSettings`, which inspect projects): the ones it

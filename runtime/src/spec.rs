@@ -35,6 +35,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 ];
 
 /// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
+/// Every capability, in the kernel's order (a capability's number is its index).
 const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -132,8 +133,16 @@ pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result
         .map(|c| normalize_capability(c))
         .collect::<Result<_>>()?;
     if privileged || add.iter().any(|c| c == "ALL") {
-        let all: Vec<String> = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
-        return Ok(all.into_iter().filter(|c| !drop.contains(c)).collect());
+        // Every capability mini itself may pass on, as Docker does: asking the kernel for one
+        // outside the caller's bounding set fails the start (a host may have dropped some).
+        let bounding = bounding_set();
+        return Ok(ALL_CAPABILITIES
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| bounding.is_none_or(|set| set & (1u64 << n) != 0))
+            .map(|(_, c)| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect());
     }
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         Vec::new()
@@ -150,6 +159,13 @@ pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result
         }
     }
     Ok(caps)
+}
+
+/// This process's capability bounding set (`CapBnd` of /proc/self/status).
+fn bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
+    u64::from_str_radix(line.trim_start_matches("CapBnd:").trim(), 16).ok()
 }
 
 /// Where a container's files are, for the spec.
@@ -262,6 +278,11 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         "maskedPaths": if host.privileged { json!([]) } else { json!(MASKED_PATHS) },
         "readonlyPaths": if host.privileged { json!([]) } else { json!(READONLY_PATHS) },
     });
+    let security =
+        crate::seccomp::parse_security_opts(&host.security_opt).map_err(Error::Invalid)?;
+    if !host.privileged && !security.unconfined {
+        linux["seccomp"] = crate::seccomp::default_profile(&caps);
+    }
     if host.privileged {
         linux["devices"] = json!([]);
         linux["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
@@ -296,7 +317,7 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
                 "permitted": caps,
             },
             "rlimits": [],
-            "noNewPrivileges": false,
+            "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": paths.rootfs, "readonly": host.readonly_rootfs},
         "hostname": config.hostname,
@@ -342,6 +363,11 @@ fn container_mount(mount: &MountPoint) -> Value {
 fn clean(mut spec: Value) -> Value {
     if let Some(process) = spec.get_mut("process").and_then(Value::as_object_mut) {
         process.remove("rlimits");
+        // libcontainer 0.7 reads a present `noNewPrivileges`, even `false`, as "set": it then
+        // loads the seccomp filter after dropping capabilities, where the kernel refuses it.
+        if process.get("noNewPrivileges") == Some(&Value::Bool(false)) {
+            process.remove("noNewPrivileges");
+        }
     }
     spec
 }

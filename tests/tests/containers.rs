@@ -564,3 +564,104 @@ fn rmi_keeps_an_image_that_a_container_uses() {
     let out = env.run_ok(&["rmi", "busybox"]);
     assert!(out.contains("Deleted: sha256:"), "{out}");
 }
+
+#[test]
+fn seccomp_no_new_privileges_and_privileged() {
+    let (env, _registry) = lab(&["busybox"]);
+    let status = |opts: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(opts);
+        args.extend([
+            "busybox",
+            "grep",
+            "-E",
+            "^(Seccomp|NoNewPrivs|CapEff):",
+            "/proc/self/status",
+        ]);
+        env.run_ok(&args)
+    };
+    // By default: a seccomp filter, no no_new_privs.
+    let default = status(&[]);
+    assert!(
+        default.contains("Seccomp:\t2") && default.contains("NoNewPrivs:\t0"),
+        "{default}"
+    );
+    // The filter refuses what capabilities allow: a new user namespace needs none.
+    let unshare = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    assert_eq!(code(&unshare), 1);
+    assert!(
+        stderr(&unshare).contains("Operation not permitted"),
+        "{}",
+        stderr(&unshare)
+    );
+    env.run_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    // A capability gives back the calls it governs (mount with SYS_ADMIN, as in Docker).
+    let mounted = env.run_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-add",
+        "SYS_ADMIN",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /m && mount -t tmpfs none /m && echo mounted",
+    ]);
+    assert_eq!(mounted, "mounted\n");
+    let nnp = status(&["--security-opt", "no-new-privileges"]);
+    assert!(
+        nnp.contains("Seccomp:\t2") && nnp.contains("NoNewPrivs:\t1"),
+        "{nnp}"
+    );
+    // --privileged: no filter, and every capability this host lets mini pass on.
+    let privileged = status(&["--privileged"]);
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = own.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+    let bounding = bounding.trim_start_matches("CapBnd:").trim();
+    assert!(privileged.contains("Seccomp:\t0"), "{privileged}");
+    assert!(
+        privileged.contains(&format!("CapEff:\t{bounding}")),
+        "{privileged}"
+    );
+    let id = env.run_ok(&[
+        "create",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        inspect(&env, id.trim(), "{{json .HostConfig.SecurityOpt}}"),
+        "[\"no-new-privileges\"]"
+    );
+    env.run_ok(&["rm", id.trim()]);
+    let bad = env.run(&["run", "--rm", "--security-opt", "bogus", "busybox", "true"]);
+    assert_eq!(code(&bad), 125);
+    assert!(
+        stderr(&bad).contains("invalid --security-opt: \"bogus\""),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+}

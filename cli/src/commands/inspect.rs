@@ -184,6 +184,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
             "CapAdd": host.cap_add,
             "CapDrop": host.cap_drop,
             "Privileged": host.privileged,
+            "SecurityOpt": if host.security_opt.is_empty() { Value::Null } else { json!(host.security_opt) },
             "ReadonlyRootfs": host.readonly_rootfs,
             "Memory": host.memory,
             "NanoCpus": host.nano_cpus,

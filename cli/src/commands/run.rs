@@ -114,6 +114,9 @@ pub struct CreateArgs {
     /// Add network-scoped alias for the container (user networks)
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     network_alias: Vec<String>,
+    /// Security Options (no-new-privileges, seccomp=unconfined)
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     /// The image: NAME[:TAG|@DIGEST]
     image: String,
     /// The command and its arguments
@@ -266,6 +269,7 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         mounts: args.mount.clone(),
         volumes_from: args.volumes_from.clone(),
         network_aliases: args.network_alias.clone(),
+        security_opt: args.security_opt.clone(),
     })
 }
 
