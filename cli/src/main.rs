@@ -91,6 +91,8 @@ enum Command {
     Wait(commands::lifecycle::WaitArgs),
     /// Rename a container
     Rename(commands::lifecycle::RenameArgs),
+    /// Display the running processes of a container
+    Top(commands::top::TopArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
     /// Manage containers
@@ -144,6 +146,8 @@ enum ContainerCommand {
     Rename(commands::lifecycle::RenameArgs),
     /// Remove all stopped containers
     Prune(commands::lifecycle::PruneArgs),
+    /// Display the running processes of a container
+    Top(commands::top::TopArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -285,6 +289,9 @@ fn main() -> ExitCode {
         }
         Command::Rename(args) | Command::Container(ContainerCommand::Rename(args)) => {
             commands::lifecycle::rename(&context, args)
+        }
+        Command::Top(args) | Command::Container(ContainerCommand::Top(args)) => {
+            commands::top::run(&context, args)
         }
         Command::Container(ContainerCommand::Prune(args)) => {
             commands::lifecycle::prune(&context, args)

@@ -73,6 +73,8 @@ pub struct CreateOptions {
     pub nano_cpus: i64,
     pub pids_limit: Option<i64>,
     pub read_only: bool,
+    /// `--init`: tini as the container's first process.
+    pub init: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
@@ -324,6 +326,9 @@ impl Engine {
         }
         spec::capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
         crate::seccomp::parse_security_opts(&options.security_opt).map_err(Error::Invalid)?;
+        if options.init {
+            spec::init_binary()?;
+        }
         let network_mode = self.network_mode(options)?;
         let bridged = crate::networking::is_bridge_mode(&network_mode);
         let hostname = match (&options.hostname, network_mode.as_str()) {
@@ -448,7 +453,7 @@ impl Engine {
                 memory: options.memory,
                 nano_cpus: options.nano_cpus,
                 pids_limit: options.pids_limit,
-                init: false,
+                init: options.init,
                 cgroup_parent: self.config.cgroup_parent.clone(),
                 port_bindings,
                 publish_all_ports: options.publish_all && bridged,
@@ -1016,6 +1021,41 @@ impl Engine {
         self.store
             .update(&record.id, |r| r.name = new_name.to_string())?;
         Ok(())
+    }
+
+    /// `mini top`: the host pids of a running container's processes, from its cgroup (the
+    /// unified hierarchy, or on a v1 host the first controller hierarchy that has it).
+    pub fn processes(&self, text: &str) -> Result<Vec<i32>> {
+        let record = self.find(text)?;
+        if !record.is_running() {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                record.id
+            )));
+        }
+        let path = record.cgroup_path();
+        let path = path.trim_start_matches('/');
+        for hierarchy in [
+            "",
+            "pids",
+            "memory",
+            "cpu,cpuacct",
+            "freezer",
+            "unified",
+            "systemd",
+        ] {
+            let procs = std::path::Path::new("/sys/fs/cgroup")
+                .join(hierarchy)
+                .join(path)
+                .join("cgroup.procs");
+            if let Ok(text) = std::fs::read_to_string(&procs) {
+                return Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect());
+            }
+        }
+        Err(Error::System(format!(
+            "the cgroup of container {} was not found",
+            record.id
+        )))
     }
 
     /// `mini exec`: runs a process in a running container; returns its exit code (None when

@@ -161,6 +161,28 @@ pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result
     Ok(caps)
 }
 
+/// Where `--init` puts its init in the container, as Docker does.
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The init `--init` runs: a static build of tini (Debian's `tini` package has one), found on
+/// PATH as `docker-init` (Docker's name for it) or `tini-static`. It must be static: it runs in
+/// images that have no C library.
+pub fn init_binary() -> Result<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    for name in ["docker-init", "tini-static"] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(Error::Invalid(
+        "--init: no init found (docker-init or tini-static on PATH; Debian's tini package has it)"
+            .into(),
+    ))
+}
+
 /// This process's capability bounding set (`CapBnd` of /proc/self/status).
 fn bounding_set() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -189,9 +211,12 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
     let host = &record.host_config;
     let config = &record.config;
     let caps = capabilities(host.privileged, &host.cap_add, &host.cap_drop)?;
-    let args: Vec<String> = std::iter::once(record.path.clone())
+    let mut args: Vec<String> = std::iter::once(record.path.clone())
         .chain(record.args.iter().cloned())
         .collect();
+    if host.init {
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
     let cwd = if config.working_dir.is_empty() {
         "/".to_string()
     } else {
@@ -242,6 +267,14 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
 
     for mount in mount_order(&record.mounts) {
         mounts.push(container_mount(&mount));
+    }
+    if host.init {
+        mounts.push(json!({
+            "destination": INIT_PATH,
+            "type": "bind",
+            "source": init_binary()?,
+            "options": ["rbind", "ro", "rprivate"],
+        }));
     }
 
     let mut namespaces = vec![

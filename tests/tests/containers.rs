@@ -665,3 +665,61 @@ fn seccomp_no_new_privileges_and_privileged() {
     );
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn init_runs_first_forwards_signals_and_top_lists_the_processes() {
+    let (env, _registry) = lab(&["busybox", "nginx"]);
+    let ps = env.run_ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "ps",
+        "-o",
+        "pid,comm",
+    ]);
+    assert!(ps.contains("    1 docker-init"), "{ps}");
+    // A shell's sleep as the first process ignores SIGTERM: stop has to kill it (137). Under
+    // the init, SIGTERM reaches it and it dies of it (128 + 15).
+    for (flags, expected) in [(&["--init"][..], "143"), (&[][..], "137")] {
+        let name = format!("sleeper{}", flags.len());
+        let mut args = vec!["run", "-d", "--name", &name, "--network", "none"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "sleep", "300"]);
+        env.run_ok(&args);
+        env.run_ok(&["stop", "-t", "1", &name]);
+        assert_eq!(
+            inspect(&env, &name, "{{.State.ExitCode}}"),
+            expected,
+            "{flags:?}"
+        );
+    }
+    assert_eq!(inspect(&env, "sleeper1", "{{.HostConfig.Init}}"), "true");
+    env.run_ok(&["rm", "sleeper0", "sleeper1"]);
+
+    // top: the host's ps, the container's rows only (nginx's master and its workers).
+    env.run_ok(&["run", "-d", "--name", "web", "--network", "none", "nginx"]);
+    eventually("nginx's workers", || {
+        env.run_ok(&["top", "web"])
+            .matches("nginx: worker process")
+            .count()
+            >= 1
+    });
+    let top = env.run_ok(&["top", "web"]);
+    let mut lines = top.lines();
+    assert!(lines.next().unwrap().starts_with("UID"), "{top}");
+    assert!(lines.all(|l| l.contains("nginx")), "{top}");
+    let pid = inspect(&env, "web", "{{.State.Pid}}");
+    let custom = env.run_ok(&["container", "top", "web", "-o", "pid,comm"]);
+    assert!(
+        custom.lines().any(|l| l.trim() == format!("{pid} nginx")),
+        "{custom}"
+    );
+    env.run_ok(&["stop", "web"]);
+    let stopped = env.run(&["top", "web"]);
+    assert_eq!(code(&stopped), 1);
+    assert!(stderr(&stopped).contains("is not running"));
+    env.run_ok(&["rm", "web"]);
+}

@@ -16,6 +16,7 @@ pub mod pull;
 pub mod rmi;
 pub mod run;
 pub mod tag;
+pub mod top;
 pub mod volume;
 
 use serde_json::Value;

@@ -60,6 +60,9 @@ pub struct CreateArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     read_only: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
     /// Add Linux capabilities
     #[arg(long = "cap-add")]
     cap_add: Vec<String>,
@@ -259,6 +262,7 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
             .unwrap_or(0),
         pids_limit: args.pids_limit.filter(|&n| n > 0),
         read_only: args.read_only,
+        init: args.init,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
