@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod human;
+mod sealed;
 mod template;
 
 use std::path::PathBuf;
@@ -221,6 +222,16 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
+    // The two commands whose processes enter containers run from a sealed copy (sealed.rs).
+    if matches!(
+        command,
+        Command::Exec(_) | Command::Container(ContainerCommand::Exec(_)) | Command::Monitor(_)
+    ) {
+        if let Err(err) = sealed::reexec() {
+            eprintln!("Error: running from a sealed copy of mini (CVE-2019-5736): {err}");
+            return ExitCode::from(EXIT_ENGINE_ERROR);
+        }
+    }
     let context = Context {
         root: cli.root,
         runroot: cli.runroot,

@@ -93,6 +93,15 @@ pub struct CreateOptions {
     pub security_opt: Vec<String>,
 }
 
+/// mini's binary on disk: `MINI_EXE` when this process runs from a sealed copy of it (the
+/// CLI re-executes the monitor and `exec` so, against CVE-2019-5736), else this process's own.
+pub fn self_exe() -> Result<PathBuf> {
+    match std::env::var_os("MINI_EXE") {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => std::env::current_exe().map_err(Error::io("/proc/self/exe")),
+    }
+}
+
 /// What `exec` takes.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
@@ -132,7 +141,7 @@ impl Engine {
             store: ContainerStore::open(root, runroot)?,
             layers: LayerStore::open(&root.join("overlay"))?,
             images: ImageStore::open(root)?,
-            exe: std::env::current_exe().map_err(Error::io("/proc/self/exe"))?,
+            exe: self_exe()?,
             global_args: vec![
                 "--root".into(),
                 root.as_os_str().to_owned(),

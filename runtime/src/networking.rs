@@ -571,7 +571,7 @@ fn ensure_dns(store: &ContainerStore, network: &str) -> Result<()> {
         None => return Ok(()),
         Some(free) => drop(free),
     }
-    let exe = std::env::current_exe().map_err(Error::io("/proc/self/exe"))?;
+    let exe = crate::engine::self_exe()?;
     let mut command = std::process::Command::new(exe);
     command
         .arg("--root")

@@ -723,3 +723,39 @@ fn init_runs_first_forwards_signals_and_top_lists_the_processes() {
     assert!(stderr(&stopped).contains("is not running"));
     env.run_ok(&["rm", "web"]);
 }
+
+/// CVE-2019-5736: the processes that enter a container (its monitor, whose fork becomes the
+/// container's init, and `mini exec`) run from a sealed in-memory copy of mini, so that the
+/// container can reach no writable mini binary through /proc/PID/exe.
+#[test]
+fn processes_that_enter_a_container_run_from_a_sealed_copy() {
+    let (env, _registry) = lab(&["busybox"]);
+    let id = env.run_ok(&["run", "-d", "--network", "none", "busybox", "sleep", "300"]);
+    let id = id.trim();
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.root.join("containers").join(id).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = record["State"]["MonitorPid"].as_i64().unwrap();
+    let exe = |pid: i64| {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    assert!(exe(monitor).starts_with("/memfd:mini"), "{}", exe(monitor));
+    let mut exec = env
+        .mini()
+        .args(["exec", id, "sleep", "2"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = i64::from(exec.id());
+    eventually("mini exec to run from its copy", || {
+        exe(pid).starts_with("/memfd:mini")
+    });
+    assert!(exec.wait().unwrap().success());
+    // What it started still runs the file on disk (the DNS responder, the next monitor).
+    let out = env.run_ok(&["exec", id, "echo", "still works"]);
+    assert_eq!(out, "still works\n");
+    env.run_ok(&["rm", "-f", id]);
+}
