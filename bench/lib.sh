@@ -14,6 +14,12 @@ storage: {filesystem: {rootdirectory: $work/registry}}
 http: {addr: 127.0.0.1:$port}
 CONF
 printf 'registry-mirrors = ["http://127.0.0.1:%s"]\ncgroup-parent = "/mini-bench"\n' "$port" >"$work/config.toml"
+# A bridge, subnet and table of the benchmarks' own, beside any other mini on this host.
+cat >>"$work/config.toml" <<'CONF'
+bridge-name = "minibench0"
+default-subnet = "10.198.0.0/24"
+nft-table = "mini-bench"
+CONF
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry=$!
 m() { "$mini" --root "$work/root" --runroot "$work/run" --config "$work/config.toml" "$@"; }
@@ -22,6 +28,8 @@ m() { "$mini" --root "$work/root" --runroot "$work/run" --config "$work/config.t
 bench_cleanup() { :; }
 cleanup() {
   bench_cleanup
+  nft delete table ip mini-bench 2>/dev/null || true
+  ip link delete minibench0 2>/dev/null || true
   kill $registry 2>/dev/null; wait $registry 2>/dev/null || true
   find /sys/fs/cgroup -maxdepth 2 -name mini-bench -type d -exec rmdir {} + 2>/dev/null || true
   rm -rf "$work"
