@@ -14,9 +14,6 @@ use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteM
 
 use crate::error::{Error, Result};
 
-/// The name of the container's end of every veth pair, as in Docker.
-pub const CONTAINER_IFNAME: &str = "eth0";
-
 fn netlink<T>(what: &str, f: impl AsyncFnOnce(Handle) -> Result<T, rtnetlink::Error>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()

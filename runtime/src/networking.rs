@@ -191,7 +191,6 @@ pub fn connect(
         first_ip = first_ip.or(Some(endpoint.ip.clone()));
         join(store, networks, id, attachment, endpoint)?;
     }
-    let record = store.load(id)?;
     write_hosts(store, &record, first_ip.and_then(|ip| ip.parse().ok()))?;
     Ok(Some(netns_path(store, id)))
 }
@@ -332,12 +331,11 @@ pub fn attach(
     record: &ContainerRecord,
     attachment: Attachment,
 ) -> Result<()> {
+    const HOST: &str =
+        "container cannot be disconnected from host network or connected to host network";
     let mode = record.host_config.network_mode.as_str();
     if mode == "host" {
-        return Err(Error::Invalid(
-            "container cannot be disconnected from host network or connected to host network"
-                .into(),
-        ));
+        return Err(Error::Invalid(HOST.into()));
     }
     if mode == "none" {
         return Err(Error::Invalid(
@@ -351,10 +349,7 @@ pub fn attach(
     }
     let network = networks.get(&attachment.network)?;
     if !network.is_bridge() {
-        return Err(Error::Invalid(
-            "container cannot be disconnected from host network or connected to host network"
-                .into(),
-        ));
+        return Err(Error::Invalid(HOST.into()));
     }
     if record.network_settings.attachment(&network.name).is_some() {
         return Err(Error::Conflict(format!(

@@ -959,8 +959,17 @@ fn network_connect_disconnect_and_a_containers_network() {
         addrs.contains(&format!("eth1    inet {back_ip}/")),
         "{addrs}"
     );
+    // A network a stopped container is still on is in use.
+    env.run_ok(&["stop", "web"]);
     let busy = env.run(&["network", "rm", "back"]);
-    assert_ne!(code(&busy), 0);
+    assert_eq!(code(&busy), 1);
+    assert!(
+        text(&busy.stderr).contains("has active endpoints (web, app)")
+            || text(&busy.stderr).contains("has active endpoints (app, web)"),
+        "{}",
+        text(&busy.stderr)
+    );
+    env.run_ok(&["start", "web"]);
 
     // --network container:web: web's own network namespace, addresses and /etc/hosts.
     env.run_ok(&[
