@@ -102,17 +102,6 @@ pub fn self_exe() -> Result<PathBuf> {
     }
 }
 
-/// What `exec` takes.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
-    pub command: Vec<String>,
-    pub interactive: bool,
-    pub detach: bool,
-    pub env: Vec<String>,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-}
-
 /// The engine: stores, and how to start a monitor.
 #[derive(Debug)]
 pub struct Engine {
@@ -1069,10 +1058,7 @@ impl Engine {
 
     /// `mini exec`: runs a process in a running container; returns its exit code (None when
     /// detached).
-    pub fn exec(&self, text: &str, options: &ExecOptions) -> Result<Option<i32>> {
-        use libcontainer::container::builder::ContainerBuilder;
-        use libcontainer::syscall::syscall::SyscallType;
-
+    pub fn exec(&self, text: &str, options: &crate::exec::ExecOptions) -> Result<Option<i32>> {
         let record = self.find(text)?;
         if !record.is_running() || record.state.pid <= 0 {
             return Err(Error::Conflict(format!(
@@ -1080,66 +1066,7 @@ impl Engine {
                 record.id
             )));
         }
-        let root = PathBuf::from(format!("/proc/{}/root", record.state.pid));
-        let user_text = options.user.clone().unwrap_or(record.config.user.clone());
-        let user = user::resolve(&root, &user_text)?;
-        let env: std::collections::HashMap<String, String> = options
-            .env
-            .iter()
-            .map(|e| match e.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (e.clone(), String::new()),
-            })
-            .collect();
-        let mut builder = ContainerBuilder::new(record.id.clone(), SyscallType::Linux)
-            .with_root_path(self.store.libcontainer_root())
-            .map_err(|err| Error::System(format!("libcontainer: {err}")))?;
-        let null = || -> Result<OwnedFd> {
-            Ok(std::fs::File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .map_err(Error::io("/dev/null"))?
-                .into())
-        };
-        if !options.interactive || options.detach {
-            builder = builder.with_stdin(null()?);
-        }
-        if options.detach {
-            // A detached process must not hold our stdout and stderr open: whoever reads them
-            // (a shell's `$(...)`, a test) would wait for it to end.
-            builder = builder.with_stdout(null()?).with_stderr(null()?);
-        }
-        let cwd = options
-            .workdir
-            .clone()
-            .or_else(|| Some(record.config.working_dir.clone()).filter(|w| !w.is_empty()));
-        let built = builder
-            .as_tenant()
-            .with_container_args(options.command.clone())
-            .with_env(env)
-            .with_cwd(cwd.map(PathBuf::from))
-            .with_user(Some(user.uid))
-            .with_group(Some(user.gid))
-            .with_additional_gids(user.additional_gids.clone())
-            .with_detach(options.detach)
-            .build();
-        let command = options.command.first().map_or("", String::as_str);
-        let pid =
-            built.map_err(|err| crate::error::launch_error(command, &err.to_string(), true))?;
-        if options.detach {
-            return Ok(None);
-        }
-        loop {
-            match nix::sys::wait::waitpid(pid, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok(Some(code)),
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
-                    return Ok(Some(128 + signal as i32))
-                }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(err) => return Err(Error::System(format!("waiting for the exec: {err}"))),
-            }
-        }
+        crate::exec::exec(&self.store, &record, options)
     }
 
     /// The container's layer paths, as inspect shows them (GraphDriver.Data).

@@ -13,6 +13,7 @@ pub mod config;
 pub mod cp;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod logs;
 pub mod monitor;
 pub mod mounts;
@@ -29,7 +30,8 @@ pub mod user;
 pub mod volumes;
 
 pub use cp::{CopyEnd, CopyOptions};
-pub use engine::{CreateOptions, Engine, ExecOptions, Started, MONITOR_COMMAND};
+pub use engine::{CreateOptions, Engine, Started, MONITOR_COMMAND};
 pub use error::{Error, Result};
+pub use exec::ExecOptions;
 pub use record::ContainerRecord;
 pub use store::ContainerStore;

@@ -127,7 +127,9 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
         report = None;
 
         let started = Instant::now();
-        let code = running.relay(store, id, attach);
+        let log = logs::Writer::open(&store.log_path(id)).ok();
+        let forward_stdin = attach && record.config.open_stdin;
+        let code = running.relay(log, attach, forward_stdin);
         let Ok(record) = store.load(id) else {
             cleanup_libcontainer(store, id);
             return code;
@@ -274,9 +276,9 @@ enum Output {
     Terminal { master: OwnedFd },
 }
 
-/// A launched container.
+/// A launched container, or a process `mini exec -t` started in one.
 #[derive(Debug)]
-struct Running {
+pub(crate) struct Running {
     pid: Pid,
     output: Output,
 }
@@ -404,7 +406,7 @@ fn with_default_signals<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Accepts libcontainer's connection on the console socket and takes the pty master from it.
-fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
+pub(crate) fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     listener
         .set_nonblocking(true)
@@ -450,11 +452,23 @@ fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
 }
 
 impl Running {
-    /// Copies output until the container's init exits; returns Docker's exit code for it
-    /// (the code, or 128 + the signal that killed it).
-    fn relay(&mut self, store: &ContainerStore, id: &str, attach: bool) -> i32 {
-        let log_path = store.log_path(id);
-        let mut log = logs::Writer::open(&log_path).ok();
+    /// A process of ours (`pid`, a child) on the terminal whose master is `master`.
+    pub(crate) fn terminal(pid: Pid, master: OwnedFd) -> Running {
+        Running {
+            pid,
+            output: Output::Terminal { master },
+        }
+    }
+
+    /// Copies output (into `log` when given, and to our stdout/stderr when `attach`) until the
+    /// process exits; returns Docker's exit code for it (the code, or 128 + the signal that
+    /// killed it). `forward_stdin`: our stdin goes to its terminal, ours set raw meanwhile.
+    pub(crate) fn relay(
+        &mut self,
+        mut log: Option<logs::Writer>,
+        attach: bool,
+        forward_stdin: bool,
+    ) -> i32 {
         let pidfd = process::pidfd(self.pid.as_raw());
         let stdin = std::io::stdin();
         let attached_terminal = attach && matches!(self.output, Output::Terminal { .. });
@@ -463,10 +477,12 @@ impl Running {
             if let Output::Terminal { master } = &self.output {
                 copy_window_size(stdin.as_fd(), master.as_fd());
             }
-            saved_termios = make_raw(stdin.as_fd());
+            if forward_stdin {
+                saved_termios = make_raw(stdin.as_fd());
+            }
         }
         let signals = if attach { attach_signals() } else { None };
-        let mut stdin_open = attached_terminal;
+        let mut stdin_open = attached_terminal && forward_stdin;
         // A terminal has one stream: stdout and stderr both come through the pty master.
         let mut outputs_open = [true, !matches!(self.output, Output::Terminal { .. })];
         let mut attached_out = attach;
@@ -695,6 +711,6 @@ fn copy_window_size(from: BorrowedFd, to: BorrowedFd) {
 
 /// The console socket libcontainer sends a `-t` container's pty master on; the name is kept
 /// short for the 108-byte limit of socket paths.
-fn console_socket_path(runroot: &Path, short_id: &str) -> PathBuf {
+pub(crate) fn console_socket_path(runroot: &Path, short_id: &str) -> PathBuf {
     runroot.join(format!("console-{short_id}.sock"))
 }

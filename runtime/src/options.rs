@@ -109,6 +109,20 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
     name.parse::<Signal>().map_err(|_| invalid())
 }
 
+/// Puts `entries` over `env` as Docker does (its ReplaceOrAppendEnvValues): `KEY=VALUE`
+/// replaces KEY's entry in place or is appended; a bare `KEY` removes it.
+pub fn merge_env(env: &mut Vec<String>, entries: &[String]) {
+    for entry in entries {
+        let key = entry.split('=').next().unwrap_or(entry);
+        let place = env.iter().position(|e| e.split('=').next() == Some(key));
+        match (place, entry.contains('=')) {
+            (Some(at), true) => env[at] = entry.clone(),
+            (None, true) => env.push(entry.clone()),
+            (_, false) => env.retain(|e| e.split('=').next() != Some(key)),
+        }
+    }
+}
+
 /// `KEY=VALUE` (or `KEY`, an empty value) as `--label` takes it.
 pub fn parse_label(text: &str) -> (String, String) {
     match text.split_once('=') {
@@ -120,6 +134,15 @@ pub fn parse_label(text: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_env_replaces_appends_and_removes() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".into(), "B=2".into()];
+        merge_env(&mut env, &["A=3".into(), "C=4".into(), "B".into()]);
+        assert_eq!(env, ["PATH=/bin", "A=3", "C=4"]);
+        merge_env(&mut env, &["PATH=/usr/bin".into()]);
+        assert_eq!(env, ["PATH=/usr/bin", "A=3", "C=4"]);
+    }
 
     #[test]
     fn sizes_read_as_dockers_do() {

@@ -321,16 +321,15 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         linux["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
     }
 
-    let mut env = config.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
-    if config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+    // Docker's: its PATH, HOSTNAME, TERM for a terminal, then the container's over them.
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("HOSTNAME={}", config.hostname),
+    ];
+    if config.tty {
         env.push("TERM=xterm".into());
     }
+    crate::options::merge_env(&mut env, &config.env);
 
     let spec = json!({
         "ociVersion": "1.0.2",
@@ -456,6 +455,7 @@ mod tests {
             value["process"]["env"][0],
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         );
+        assert_eq!(value["process"]["env"][1], "HOSTNAME=cccccccccccc");
         let caps = value["process"]["capabilities"]["bounding"]
             .as_array()
             .unwrap();

@@ -273,20 +273,18 @@ fn rm_flag_removes_the_container_when_it_ends() {
     assert!(!env.root.join("overlay").join(&id).exists());
 }
 
-#[test]
-fn run_it_gives_a_terminal_of_the_callers_size() {
-    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
-    env.run_ok(&["pull", "-q", "busybox"]);
-    // `script` gives mini a pseudo-terminal, as a person's terminal would be.
+/// Runs mini with `args` on a pseudo-terminal of `rows` x `cols` (`script` gives it one, as a
+/// person's terminal would be), with `typed` typed in as at a prompt.
+fn on_a_terminal(env: &TestEnv, args: &[&str], rows: u16, cols: u16, typed: &[u8]) -> Output {
     let mini = env
         .mini()
-        .args(["run", "-it", "--rm", "busybox", "sh"])
+        .args(args)
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");
     let command = format!(
-        "stty rows 31 cols 97; MINI_CONFIG={} {} {mini}",
+        "stty rows {rows} cols {cols}; MINI_CONFIG={} {} {mini}",
         env.config.display(),
         mini_tests::host::mini_bin().display()
     );
@@ -298,12 +296,24 @@ fn run_it_gives_a_terminal_of_the_callers_size() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    // Typed in, as at a prompt; the shell's exit code becomes mini's.
-    stdin
-        .write_all(b"tty; stty size; echo sum=$((40+2)); exit 4\n")
-        .unwrap();
+    stdin.write_all(typed).unwrap();
     let out = child.wait_with_output().unwrap();
     drop(stdin);
+    out
+}
+
+#[test]
+fn run_it_gives_a_terminal_of_the_callers_size() {
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    // The shell's exit code becomes mini's.
+    let out = on_a_terminal(
+        &env,
+        &["run", "-it", "--rm", "busybox", "sh"],
+        31,
+        97,
+        b"tty; stty size; echo sum=$((40+2)) $TERM; exit 4\n",
+    );
     let screen = text(&out.stdout);
     assert_eq!(code(&out), 4, "{screen}{}", stderr(&out));
     assert!(screen.contains("/dev/pts/0"), "{screen}");
@@ -311,11 +321,11 @@ fn run_it_gives_a_terminal_of_the_callers_size() {
         screen.contains("31 97"),
         "the caller's window size: {screen}"
     );
-    assert!(screen.contains("sum=42"), "{screen}");
+    assert!(screen.contains("sum=42 xterm"), "{screen}");
 }
 
 #[test]
-fn itd_keeps_a_terminal_open_in_the_background() {
+fn itd_keeps_a_terminal_open_in_the_background_and_exec_it_opens_another() {
     let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
     env.run_ok(&["container", "run", "-itd", "--name=testos", "debian"]);
     std::thread::sleep(Duration::from_millis(300));
@@ -325,6 +335,41 @@ fn itd_keeps_a_terminal_open_in_the_background() {
     );
     let ps = env.run_ok(&["exec", "testos", "ps", "-o", "tty=", "-p", "1"]);
     assert_eq!(ps.trim(), "pts/0", "bash holds a terminal");
+    // exec -it: a terminal of its own, of the caller's size, typed into.
+    let out = on_a_terminal(
+        &env,
+        &["exec", "-it", "testos", "bash"],
+        27,
+        88,
+        b"tty; stty size; echo sum=$((40+2)) $TERM $HOSTNAME; exit 3\n",
+    );
+    let screen = text(&out.stdout);
+    assert_eq!(code(&out), 3, "{screen}{}", stderr(&out));
+    assert!(screen.contains("/dev/pts/1"), "{screen}");
+    assert!(
+        screen.contains("27 88"),
+        "the caller's window size: {screen}"
+    );
+    let hostname = inspect(&env, "testos", "{{.Config.Hostname}}");
+    assert!(
+        screen.contains(&format!("sum=42 xterm {hostname}")),
+        "{screen}"
+    );
+    // -t alone: a terminal all the same.
+    let out = on_a_terminal(
+        &env,
+        &["exec", "-t", "testos", "sh", "-c", "tty; stty size"],
+        27,
+        88,
+        b"",
+    );
+    let screen = text(&out.stdout);
+    assert!(screen.contains("/dev/pts/1\r"), "{screen}");
+    assert!(screen.contains("27 88\r"), "{screen}");
+    // Without -t, no terminal.
+    let out = env.run(&["exec", "testos", "tty"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(text(&out.stdout), "not a tty\n");
     env.run_ok(&["stop", "-t", "1", "testos"]);
     env.run_ok(&["rm", "testos"]);
 }
@@ -629,6 +674,42 @@ fn seccomp_no_new_privileges_and_privileged() {
         "mkdir /m && mount -t tmpfs none /m && echo mounted",
     ]);
     assert_eq!(mounted, "mounted\n");
+    // An exec'd process runs under the same filter and capabilities as the container.
+    env.run_ok(&["run", "-d", "--name", "filtered", "busybox", "sleep", "600"]);
+    let in_exec = |user: &str| {
+        env.run_ok(&[
+            "exec",
+            "-u",
+            user,
+            "filtered",
+            "grep",
+            "-E",
+            "^(Seccomp|NoNewPrivs|Cap(Eff|Prm|Bnd)):",
+            "/proc/self/status",
+        ])
+    };
+    let root = in_exec("0");
+    let cap = |text: &str, set: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("Cap{set}:\t")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        root.contains("Seccomp:\t2") && root.contains("NoNewPrivs:\t0"),
+        "{root}"
+    );
+    for set in ["Eff", "Prm", "Bnd"] {
+        assert_eq!(cap(&root, set), cap(&default, "Eff"), "Cap{set}: {root}");
+    }
+    let nobody = in_exec("65534");
+    assert!(nobody.contains("Seccomp:\t2"), "{nobody}");
+    assert_eq!(cap(&nobody, "Eff"), "0000000000000000", "{nobody}");
+    assert_eq!(cap(&nobody, "Bnd"), cap(&default, "Eff"), "{nobody}");
+    let unshare = env.run(&["exec", "filtered", "unshare", "-U", "true"]);
+    assert_eq!(code(&unshare), 1, "{}", stderr(&unshare));
+    env.run_ok(&["rm", "-f", "filtered"]);
+
     let nnp = status(&["--security-opt", "no-new-privileges"]);
     assert!(
         nnp.contains("Seccomp:\t2") && nnp.contains("NoNewPrivs:\t1"),

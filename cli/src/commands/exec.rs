@@ -34,18 +34,13 @@ pub struct ExecArgs {
 }
 
 pub fn run(context: &Context, args: ExecArgs) -> CliResult {
-    if args.tty {
-        return Err(CliError::new(
-            125,
-            anyhow::anyhow!("mini exec -t is not supported yet; run the command without -t"),
-        ));
-    }
     let engine = context.engine()?;
     let options = ExecOptions {
         command: args.command,
         interactive: args.interactive,
+        tty: args.tty,
         detach: args.detach,
-        env: args.env,
+        env: args.env.iter().map(|e| super::run::expand_env(e)).collect(),
         user: args.user,
         workdir: args.workdir,
     };

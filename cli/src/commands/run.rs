@@ -278,7 +278,7 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
 }
 
 /// `-e NAME` takes NAME's value from mini's own environment, as Docker's client does.
-fn expand_env(entry: &str) -> String {
+pub(crate) fn expand_env(entry: &str) -> String {
     if entry.contains('=') {
         entry.to_string()
     } else {
