@@ -222,13 +222,14 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
-    // The two commands whose processes enter containers run from a sealed copy (sealed.rs).
+    // The two commands whose processes enter containers run from a view of mini's binary that
+    // cannot be written (sealed.rs).
     if matches!(
         command,
         Command::Exec(_) | Command::Container(ContainerCommand::Exec(_)) | Command::Monitor(_)
     ) {
         if let Err(err) = sealed::reexec() {
-            eprintln!("Error: running from a sealed copy of mini (CVE-2019-5736): {err}");
+            eprintln!("Error: running from a read-only view of mini (CVE-2019-5736): {err}");
             return ExitCode::from(EXIT_ENGINE_ERROR);
         }
     }

@@ -93,7 +93,7 @@ pub struct CreateOptions {
     pub security_opt: Vec<String>,
 }
 
-/// mini's binary on disk: `MINI_EXE` when this process runs from a sealed copy of it (the
+/// mini's binary on disk: `MINI_EXE` when this process runs from a read-only view of it (the
 /// CLI re-executes the monitor and `exec` so, against CVE-2019-5736), else this process's own.
 pub fn self_exe() -> Result<PathBuf> {
     match std::env::var_os("MINI_EXE") {

@@ -82,13 +82,17 @@ impl TestEnv {
 
     /// A `mini` command bound to this environment's root, runtime root and config.
     pub fn mini(&self) -> Command {
+        self.mini_from(&host::mini_bin())
+    }
+
+    /// As `mini`, with the binary at `program` (a copy of it, say).
+    pub fn mini_from(&self, program: &Path) -> Command {
         let mut cmd = match &self.netns {
-            None => Command::new(host::mini_bin()),
+            None => Command::new(program),
             Some(netns) => {
                 // Only the network namespace: mounts, cgroups and processes stay the host's.
                 let mut cmd = Command::new("nsenter");
-                cmd.arg(format!("--net=/run/netns/{netns}"))
-                    .arg(host::mini_bin());
+                cmd.arg(format!("--net=/run/netns/{netns}")).arg(program);
                 cmd
             }
         };

@@ -809,34 +809,68 @@ fn init_runs_first_forwards_signals_and_top_lists_the_processes() {
 /// container's init, and `mini exec`) run from a sealed in-memory copy of mini, so that the
 /// container can reach no writable mini binary through /proc/PID/exe.
 #[test]
-fn processes_that_enter_a_container_run_from_a_sealed_copy() {
+fn processes_that_enter_a_container_cannot_write_minis_binary() {
+    use std::os::unix::fs::OpenOptionsExt;
     let (env, _registry) = lab(&["busybox"]);
-    let id = env.run_ok(&["run", "-d", "--network", "none", "busybox", "sleep", "300"]);
-    let id = id.trim();
+    // A copy of mini of its own, so that no other process runs (and write-locks) that file.
+    let copy = env.root.join("mini-copy");
+    std::fs::copy(mini_tests::host::mini_bin(), &copy).unwrap();
+    let run = |args: &[&str]| {
+        let out = mini_tests::host::output(env.mini_from(&copy).args(args));
+        assert!(out.status.success(), "{}", stderr(&out));
+        text(&out.stdout).trim().to_string()
+    };
+    let id = run(&["run", "-d", "--network", "none", "busybox", "sleep", "300"]);
     let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(env.root.join("containers").join(id).join("config.json")).unwrap(),
+        &std::fs::read(env.root.join("containers").join(&id).join("config.json")).unwrap(),
     )
     .unwrap();
     let monitor = record["State"]["MonitorPid"].as_i64().unwrap();
-    let exe = |pid: i64| {
-        std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
-    assert!(exe(monitor).starts_with("/memfd:mini"), "{}", exe(monitor));
+    let exe = |pid: i64| std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    // What a process in the container could hold on to: /proc/PID/exe of the monitor and of
+    // a `mini exec` (once it has re-executed itself, it no longer names the copy).
+    let mut held = vec![std::fs::File::options()
+        .custom_flags(libc::O_PATH)
+        .read(true)
+        .open(format!("/proc/{monitor}/exe"))
+        .unwrap()];
+    assert_ne!(exe(monitor), copy, "the monitor runs from a view of mini");
     let mut exec = env
-        .mini()
-        .args(["exec", id, "sleep", "2"])
+        .mini_from(&copy)
+        .args(["exec", &id, "sleep", "2"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let pid = i64::from(exec.id());
-    eventually("mini exec to run from its copy", || {
-        exe(pid).starts_with("/memfd:mini")
+    eventually("mini exec to run from a view of mini", || {
+        !exe(pid).as_os_str().is_empty() && exe(pid) != copy
     });
+    held.push(
+        std::fs::File::options()
+            .custom_flags(libc::O_PATH)
+            .read(true)
+            .open(format!("/proc/{pid}/exe"))
+            .unwrap(),
+    );
     assert!(exec.wait().unwrap().success());
-    // What it started still runs the file on disk (the DNS responder, the next monitor).
-    let out = env.run_ok(&["exec", id, "echo", "still works"]);
-    assert_eq!(out, "still works\n");
-    env.run_ok(&["rm", "-f", id]);
+    // What they started still runs the file on disk (the next exec works).
+    assert_eq!(run(&["exec", &id, "echo", "still works"]), "still works");
+    run(&["rm", "-f", &id]);
+    // Once no mini runs, the file is no longer busy: neither view can be written through.
+    for file in &held {
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let written = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"x"));
+        let err = written.expect_err("mini's binary was written through /proc/PID/exe");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::EPERM)),
+            "{err}"
+        );
+    }
+    // And the binary on disk still takes writes from the host itself.
+    std::fs::File::options().write(true).open(&copy).unwrap();
+    std::fs::remove_file(&copy).unwrap();
 }
