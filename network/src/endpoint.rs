@@ -119,11 +119,21 @@ fn connect_steps(ep: &Endpoint, owner: &Owner) -> Result<()> {
         ip,
         ports: &ep.ports,
     };
-    let mut batch = fw.add_network(&net);
+    // Additions only, on the table as it is; when its sets are missing (the first container
+    // since boot, or after `nft flush ruleset`) the whole table is written. A table whose
+    // rules someone flushed by hand is left to `mini network reload`, as Docker leaves its
+    // flushed rules to a restart.
+    let mut quick = fw.network_part(&net);
+    let mut full = fw.add_network(&net);
     if !ep.ports.is_empty() {
-        batch.extend(fw.add_container(&ctr));
+        quick.extend(fw.container_part(&ctr));
+        full.extend(fw.container_part(&ctr));
     }
-    if let Err(err) = firewall::apply(&batch) {
+    let applied = match firewall::apply(&quick) {
+        Err(err) if !err.to_string().contains("File exists") => firewall::apply(&full),
+        other => other,
+    };
+    if let Err(err) = applied {
         if err.to_string().contains("File exists") {
             return Err(which_port_is_taken(&fw, &ctr).unwrap_or(err));
         }

@@ -336,7 +336,19 @@ impl Firewall {
         ]
     }
 
-    /// Adds a network's bridge and subnet (to masquerade its traffic).
+    /// A network's bridge and subnet added to a table whose base is in place: additions only,
+    /// which the kernel commits at once (a batch that deletes anything, even the flush of a
+    /// chain, waits for an RCU grace period: some 15 ms). It fails when the table's sets are
+    /// missing, and [`Firewall::add_network`] is then the batch to apply.
+    pub fn network_part(&self, net: &NetworkRules) -> Vec<Value> {
+        let mut out = vec![add(self.table())];
+        for (set, e) in self.network_elements(net) {
+            out.push(add(self.element(&set, vec![e])));
+        }
+        out
+    }
+
+    /// Adds a network's bridge and subnet (to masquerade its traffic), with the table's base.
     pub fn add_network(&self, net: &NetworkRules) -> Vec<Value> {
         let mut out = self.base();
         for (set, e) in self.network_elements(net) {
@@ -408,7 +420,7 @@ impl Firewall {
     }
 
     /// [`Firewall::add_container`] without the base.
-    fn container_part(&self, c: &ContainerRules) -> Vec<Value> {
+    pub fn container_part(&self, c: &ContainerRules) -> Vec<Value> {
         let mut out = Vec::new();
         let chain = self.chain(&container_chain(c.id));
         out.push(add(NfListObject::Chain(chain.clone())));
@@ -613,6 +625,11 @@ mod tests {
         };
         golden("base", &fw.base());
         golden("add_network", &fw.add_network(&net)[fw.base().len()..]);
+        // The quick batch of a connect: the same elements, no base (so nothing flushed).
+        let quick = fw.network_part(&net);
+        assert_eq!(quick[0], add(fw.table()));
+        assert_eq!(&quick[1..], &fw.add_network(&net)[fw.base().len()..]);
+        assert!(!to_json(&quick).contains("flush"));
         golden(
             "remove_network",
             &fw.remove_network(&net)[fw.base().len()..],
