@@ -262,7 +262,9 @@ impl Engine {
                         None::<&str>,
                     )
                     .map_err(|e| system("making mounts private", e))?;
-                    let merged = self.layers.mount_container_layer(&record.id)?;
+                    let merged = self
+                        .layers
+                        .mount_container_layer(&record.id, record.host_config.auto_remove)?;
                     if binds && record.host_config.readonly_rootfs {
                         nix::mount::mount(
                             None::<&str>,

@@ -96,7 +96,7 @@ pub struct CreateOptions {
 /// mini's binary on disk: `MINI_EXE` when this process runs from a read-only view of it (the
 /// CLI re-executes the monitor and `exec` so, against CVE-2019-5736), else this process's own.
 pub fn self_exe() -> Result<PathBuf> {
-    match std::env::var_os("MINI_EXE") {
+    match std::env::var_os(crate::sealed::EXE_ENV) {
         Some(path) => Ok(PathBuf::from(path)),
         None => std::env::current_exe().map_err(Error::io("/proc/self/exe")),
     }
@@ -646,7 +646,7 @@ impl Engine {
             // The monitor may have got as far as creating the container before it died.
             monitor::cleanup_libcontainer(&self.store, id);
             crate::networking::disconnect(&self.store, id)?;
-            let _ = self.layers.unmount_container_layer(id);
+            monitor::release_rootfs(&self.store, &self.layers, id);
         }
         self.store.load(id)
     }
@@ -686,7 +686,7 @@ impl Engine {
         let mut record = record;
         // Under the container's lock already: `undo`, not `disconnect`, which would take it.
         let _ = crate::networking::undo(&self.store, &mut record);
-        let _ = self.layers.unmount_container_layer(id);
+        monitor::release_rootfs(&self.store, &self.layers, id);
         record.state.status = "exited".into();
         record.state.pid = 0;
         record.state.exit_code = 255;
@@ -730,7 +730,9 @@ impl Engine {
             return Ok(Started::AlreadyRunning);
         }
         let shared = self.shared_network(&record)?;
-        let rootfs = self.layers.mount_container_layer(id)?;
+        let rootfs = self
+            .layers
+            .mount_container_layer(id, record.host_config.auto_remove)?;
         let prepared = match shared {
             Some((netns, files)) => self.write_spec(&record, &rootfs, Some(&netns), &files),
             None => {
@@ -743,7 +745,7 @@ impl Engine {
         };
         if let Err(err) = prepared {
             let _ = crate::networking::disconnect(&self.store, id);
-            let _ = self.layers.unmount_container_layer(id);
+            monitor::release_rootfs(&self.store, &self.layers, id);
             let _ = self.store.update(id, |r| r.state.error = err.to_string());
             return Err(err);
         }
@@ -755,7 +757,7 @@ impl Engine {
             Ok(spawned) => spawned,
             Err(err) => {
                 let _ = crate::networking::disconnect(&self.store, id);
-                let _ = self.layers.unmount_container_layer(id);
+                monitor::release_rootfs(&self.store, &self.layers, id);
                 return Err(err);
             }
         };
@@ -789,7 +791,7 @@ impl Engine {
             _ => {
                 let _ = child.wait();
                 let _ = crate::networking::disconnect(&self.store, id);
-                let _ = self.layers.unmount_container_layer(id);
+                monitor::release_rootfs(&self.store, &self.layers, id);
                 Err(Error::System(
                     "the container's monitor exited before it reported".into(),
                 ))
@@ -848,7 +850,9 @@ impl Engine {
         let bundle = self.store.bundle_dir(&record.id);
         std::fs::create_dir_all(&bundle).map_err(Error::io(&bundle))?;
         let bytes = serde_json::to_vec_pretty(&spec).expect("specs serialize");
-        crate::record::write_atomic(&bundle.join("config.json"), &bytes)
+        // Made again at every start and read only by the runs after it: no rename or fsync.
+        let path = bundle.join("config.json");
+        std::fs::write(&path, bytes).map_err(Error::io(&path))
     }
 
     /// Starts `mini __monitor ID`: in its own session when detached, in ours when attached (so
@@ -856,8 +860,14 @@ impl Engine {
     fn spawn_monitor(&self, id: &str, attach: bool) -> Result<(std::process::Child, OwnedFd)> {
         let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|err| Error::System(format!("creating the report pipe: {err}")))?;
-        let mut command = std::process::Command::new(&self.exe);
+        // Straight from a view of mini that cannot be written (sealed.rs), which the monitor
+        // would otherwise re-execute itself from: one exec instead of two.
+        let view = crate::sealed::view()
+            .map_err(|err| Error::System(format!("a read-only view of mini: {err}")))?;
+        let mut command = std::process::Command::new(format!("/proc/self/fd/{}", view.as_raw_fd()));
         command
+            .arg0(&self.exe)
+            .env(crate::sealed::EXE_ENV, &self.exe)
             .args(&self.global_args)
             .arg(MONITOR_COMMAND)
             .arg(id)

@@ -22,6 +22,7 @@ pub mod networking;
 pub mod options;
 pub mod process;
 pub mod record;
+pub mod sealed;
 pub mod seccomp;
 pub mod spec;
 pub mod store;

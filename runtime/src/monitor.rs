@@ -89,7 +89,7 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
                     });
                     // Undone before the report: `mini start` returns to a clean host.
                     let _ = crate::networking::disconnect(store, id);
-                    let _ = layers.unmount_container_layer(id);
+                    release_rootfs(store, &layers, id);
                     send(&mut report, failure(&err));
                     return code as i32;
                 }
@@ -113,7 +113,7 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
             let _ = waitpid(pid, None);
             send(&mut report, failure(&err));
             cleanup_libcontainer(store, id);
-            let _ = layers.unmount_container_layer(id);
+            release_rootfs(store, &layers, id);
             return 125;
         }
         send(
@@ -190,7 +190,7 @@ fn finish(
     error: Option<String>,
 ) -> i32 {
     let _ = crate::networking::disconnect(store, id);
-    let _ = layers.unmount_container_layer(id);
+    release_rootfs(store, layers, id);
     let record = store.update(id, |r| {
         r.state.status = "exited".into();
         r.state.pid = 0;
@@ -210,6 +210,13 @@ fn finish(
         let _ = crate::volumes::remove_anonymous(store, record);
     }
     code
+}
+
+/// Unmounts the container's root and removes its OCI bundle: what a container holds while it
+/// runs, apart from its network and libcontainer's state.
+pub(crate) fn release_rootfs(store: &ContainerStore, layers: &LayerStore, id: &str) {
+    let _ = layers.unmount_container_layer(id);
+    let _ = std::fs::remove_dir_all(store.bundle_dir(id));
 }
 
 /// Removes libcontainer's state and the container's cgroup, killing what is left in it.

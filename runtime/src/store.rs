@@ -4,11 +4,11 @@
 //! ```text
 //! <root>/containers/<id>/config.json       the record (record.rs)
 //! <root>/containers/<id>/lock              flock held while the record changes
-//! <root>/containers/<id>/bundle/config.json the OCI spec libcontainer runs
 //! <root>/containers/<id>/{hostname,hosts,resolv.conf}  bind-mounted into the container
 //! <root>/containers/<id>/<id>-json.log     the log (logs.rs)
 //! <root>/containers/names.lock             flock held while a name is taken or changed
 //! <runroot>/libcontainer/<id>/             libcontainer's state of the running container
+//! <runroot>/bundles/<id>/config.json       the OCI spec libcontainer runs, made at each start
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,8 +47,10 @@ impl ContainerStore {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
+    /// The OCI bundle of a started container: runtime state, as Docker keeps it under
+    /// containerd's run folder.
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("bundle")
+        self.runroot.join("bundles").join(id)
     }
 
     /// libcontainer's state root (one folder per running container below it).

@@ -182,15 +182,30 @@ impl LayerStore {
     }
 
     /// Mounts container `id`'s root filesystem at its `merged` folder and returns that path.
-    pub fn mount_container_layer(&self, id: &str) -> Result<PathBuf> {
+    ///
+    /// `volatile` (for a container removed when it exits, as Podman does for `--rm`): overlayfs
+    /// then skips syncing the upper file system, at unmount among others, which on a busy disk
+    /// is most of the time a short-lived container costs. What was written may be lost in a
+    /// crash, and nothing keeps it anyway. overlayfs leaves `work/work/incompat/volatile` behind
+    /// and refuses the next volatile mount while it is there: it is removed before each mount.
+    pub fn mount_container_layer(&self, id: &str, volatile: bool) -> Result<PathBuf> {
         let layer = self.container_layer(id)?;
         let merged = layer.merged_dir();
         let lower = std::fs::read_to_string(layer.dir.join("lower"))
             .map_err(Error::io(layer.dir.join("lower")))?;
-        let options = format!(
+        let mut options = format!(
             "lowerdir={},upperdir={id}/diff,workdir={id}/work",
             lower.trim()
         );
+        if volatile {
+            let marker = layer.dir.join("work/work/incompat/volatile");
+            match std::fs::remove_dir_all(&marker) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::io(marker)(err)),
+            }
+            options.push_str(",volatile");
+        }
         let target = Path::new(id).join("merged");
         mount_in(self.dir(), &target, &options).map_err(|errno| Error::Io {
             path: merged.clone(),

@@ -34,8 +34,8 @@ fn containers_share_image_layers_and_write_only_to_their_own_upper_dirs() {
     let (a, b) = (container_id(), container_id());
     let layer_a = store.create_container_layer(&a, &chains).unwrap();
     let layer_b = store.create_container_layer(&b, &chains).unwrap();
-    let merged_a = store.mount_container_layer(&a).unwrap();
-    let merged_b = store.mount_container_layer(&b).unwrap();
+    let merged_a = store.mount_container_layer(&a, false).unwrap();
+    let merged_b = store.mount_container_layer(&b, false).unwrap();
     assert_eq!(merged_a, layer_a.merged_dir());
 
     for merged in [&merged_a, &merged_b] {
@@ -152,7 +152,7 @@ fn an_image_with_130_layers_still_mounts() {
 
     let id = container_id();
     store.create_container_layer(&id, &chains).unwrap();
-    let merged = store.mount_container_layer(&id).unwrap();
+    let merged = store.mount_container_layer(&id, false).unwrap();
     let seen = (
         std::fs::read_to_string(merged.join("layer-0")).ok(),
         std::fs::read_to_string(merged.join("layer-129")).ok(),
