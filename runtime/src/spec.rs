@@ -206,6 +206,31 @@ pub struct SpecPaths<'a> {
     pub cgroup: &'a str,
 }
 
+/// Docker's read-only /proc paths, and the container's cgroup mount: on a cgroup v1 host
+/// libcontainer binds each hierarchy there writable whatever the mount's options say, so each
+/// one (then the tmpfs holding them) is made read-only as runc makes them.
+fn readonly_paths() -> Vec<String> {
+    let mut paths: Vec<String> = READONLY_PATHS.iter().map(|p| p.to_string()).collect();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let hierarchies: Vec<String> = mountinfo
+        .lines()
+        .filter(|line| {
+            line.split(" - ")
+                .nth(1)
+                .is_some_and(|fs| fs.starts_with("cgroup "))
+        })
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter_map(|point| point.strip_prefix("/sys/fs/cgroup/"))
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .map(|name| format!("/sys/fs/cgroup/{name}"))
+        .collect();
+    if !hierarchies.is_empty() {
+        paths.extend(hierarchies);
+        paths.push("/sys/fs/cgroup".into());
+    }
+    paths
+}
+
 /// The OCI spec for `record`.
 pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -> Result<Spec> {
     let host = &record.host_config;
@@ -248,6 +273,16 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
         );
     }
+    // The container's own cgroups (its limits, its usage), read-only unless privileged, as
+    // Docker mounts them.
+    let mut cgroup_options = vec!["nosuid", "noexec", "nodev"];
+    if !host.privileged {
+        cgroup_options.insert(0, "ro");
+    }
+    mounts.push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": cgroup_options}),
+    );
     for file in ["resolv.conf", "hostname", "hosts"] {
         // A mount of the user's on the same path wins, as in Docker.
         if record
@@ -283,6 +318,12 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
+    // On a cgroup v2 host a container has a cgroup namespace of its own, as Docker's default
+    // there is: /sys/fs/cgroup then shows its own cgroup as the root. (On v1 and hybrid hosts
+    // libcontainer binds the container's cgroup of each hierarchy there instead.)
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     match (host.network_mode.as_str(), paths.netns) {
         ("host", _) => {}
         (_, Some(netns)) => namespaces.push(json!({"type": "network", "path": netns})),
@@ -309,7 +350,7 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
         "resources": resources,
         "cgroupsPath": paths.cgroup,
         "maskedPaths": if host.privileged { json!([]) } else { json!(MASKED_PATHS) },
-        "readonlyPaths": if host.privileged { json!([]) } else { json!(READONLY_PATHS) },
+        "readonlyPaths": if host.privileged { json!([]) } else { json!(readonly_paths()) },
     });
     let security =
         crate::seccomp::parse_security_opts(&host.security_opt).map_err(Error::Invalid)?;

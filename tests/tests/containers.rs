@@ -874,3 +874,91 @@ fn processes_that_enter_a_container_cannot_write_minis_binary() {
     std::fs::File::options().write(true).open(&copy).unwrap();
     std::fs::remove_file(&copy).unwrap();
 }
+
+#[test]
+fn logs_follow_and_since_and_a_cpu_quota() {
+    use std::io::BufRead;
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "--network",
+        "none",
+        "--cpus",
+        "1.5",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; sleep 2; echo second; sleep 600",
+    ]);
+    // --cpus, as the container sees its own cgroup (mounted read-only, as Docker does).
+    let quota = env.run_ok(&[
+        "exec",
+        "talker",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us \
+         2>/dev/null || cat /sys/fs/cgroup/cpu.max",
+    ]);
+    assert!(
+        quota == "150000\n100000\n" || quota == "150000 100000\n",
+        "{quota}"
+    );
+    let write = env.run(&[
+        "exec",
+        "talker",
+        "sh",
+        "-c",
+        "echo -1 > /sys/fs/cgroup/cpu/cpu.cfs_quota_us || echo max > /sys/fs/cgroup/cpu.max",
+    ]);
+    assert_ne!(code(&write), 0, "the container changed its own CPU quota");
+
+    // -f: what was logged, then what comes, and it ends when the container stops.
+    let mut follow = env
+        .mini()
+        .args(["logs", "-f", "talker"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = lines_tx.send(line.unwrap_or_default());
+        }
+    });
+    let next = || lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(next(), "first");
+    assert_eq!(next(), "second", "a line logged while -f follows");
+    env.run_ok(&["stop", "-t", "1", "talker"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "logs -f outlived the container");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+
+    // --since: a timestamp (the second line's, inclusive) or a duration back from now.
+    let stamped = env.run_ok(&["logs", "-t", "talker"]);
+    let second = stamped
+        .lines()
+        .find_map(|l| l.strip_suffix(" second"))
+        .unwrap_or_else(|| panic!("{stamped}"));
+    assert_eq!(
+        env.run_ok(&["logs", "--since", second, "talker"]),
+        "second\n"
+    );
+    assert_eq!(
+        env.run_ok(&["logs", "--since", "1h", "talker"]),
+        "first\nsecond\n"
+    );
+    let bad = env.run(&["logs", "--since", "yesterday", "talker"]);
+    assert_ne!(code(&bad), 0);
+    assert!(stderr(&bad).contains("--since"), "{}", stderr(&bad));
+    env.run_ok(&["rm", "talker"]);
+}
