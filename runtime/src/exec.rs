@@ -53,7 +53,12 @@ pub(crate) fn exec(
     record: &ContainerRecord,
     options: &ExecOptions,
 ) -> Result<Option<i32>> {
-    let spec_path = store.bundle_dir(&record.id).join("config.json");
+    let mut spec_path = store.bundle_dir(&record.id).join("config.json");
+    let before = store.container_dir(&record.id).join("bundle/config.json");
+    if !spec_path.exists() && before.exists() {
+        // Started by a mini that kept the bundle in the container's folder.
+        spec_path = before;
+    }
     let spec = Spec::load(&spec_path)
         .map_err(|err| Error::System(format!("reading {}: {err}", spec_path.display())))?;
     let base = spec.process().clone().unwrap_or_default();
