@@ -478,26 +478,7 @@ fn attach_bind(source: &str, target: &OwnedFd, read_only: bool) -> std::result::
     }
     let tree = owned(tree as RawFd);
     if read_only {
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        // SAFETY: mount_setattr reads `attr` (of the size given) and an empty path.
-        let set = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                tree.as_raw_fd(),
-                c"".as_ptr(),
-                (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-                &attr as *const libc::mount_attr,
-                std::mem::size_of::<libc::mount_attr>(),
-            )
-        };
-        if set < 0 {
-            return Err(Errno::last());
-        }
+        crate::sealed::set_mount_attributes(&tree, libc::MOUNT_ATTR_RDONLY, true)?;
     }
     // SAFETY: move_mount takes two descriptors and two empty NUL-terminated paths.
     let moved = unsafe {

@@ -56,11 +56,32 @@ fn read_only_view() -> std::io::Result<OwnedFd> {
     }
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.
     let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    set_mount_attributes(
+        &tree,
+        libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        false,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(tree)
+}
+
+/// Sets `attributes` (`MOUNT_ATTR_*`) on the mount `tree` refers to (and the mounts below it
+/// when `recursive`), as `mount_setattr` does.
+pub(crate) fn set_mount_attributes(
+    tree: &OwnedFd,
+    attributes: u64,
+    recursive: bool,
+) -> Result<(), nix::errno::Errno> {
     let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        attr_set: attributes,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
+    };
+    let flags = if recursive {
+        libc::AT_EMPTY_PATH | libc::AT_RECURSIVE
+    } else {
+        libc::AT_EMPTY_PATH
     };
     // SAFETY: mount_setattr reads `attr` (of the size given) and an empty path.
     let set = unsafe {
@@ -68,15 +89,15 @@ fn read_only_view() -> std::io::Result<OwnedFd> {
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
+            flags as libc::c_uint,
             &attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };
     if set < 0 {
-        return Err(std::io::Error::last_os_error());
+        return Err(nix::errno::Errno::last());
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// A sealed memfd copy of this process's binary.
