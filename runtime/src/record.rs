@@ -196,7 +196,7 @@ impl Default for State {
 }
 
 /// Everything mini knows about one container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerRecord {
     /// 64 hex digits.

@@ -184,21 +184,12 @@ pub fn resolve_in(records: &[ContainerRecord], text: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ContainerConfig, HostConfig, State};
 
     fn record(id: &str, name: &str) -> ContainerRecord {
         ContainerRecord {
             id: id.into(),
             name: name.into(),
-            created: String::new(),
-            path: String::new(),
-            args: Vec::new(),
-            image_id: String::new(),
-            config: ContainerConfig::default(),
-            host_config: HostConfig::default(),
-            state: State::default(),
-            network_settings: Default::default(),
-            mounts: Vec::new(),
+            ..ContainerRecord::default()
         }
     }
 

@@ -203,7 +203,6 @@ fn row(record: &ContainerRecord, no_trunc: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mini_runtime::record::{ContainerConfig, HostConfig, State};
 
     fn record(path: &str, args: &[&str]) -> ContainerRecord {
         ContainerRecord {
@@ -212,12 +211,7 @@ mod tests {
             created: mini_runtime::logs::now(),
             path: path.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            image_id: String::new(),
-            config: ContainerConfig::default(),
-            host_config: HostConfig::default(),
-            state: State::default(),
-            network_settings: Default::default(),
-            mounts: Vec::new(),
+            ..ContainerRecord::default()
         }
     }
 
