@@ -94,6 +94,8 @@ enum Command {
     Rename(commands::lifecycle::RenameArgs),
     /// Display the running processes of a container
     Top(commands::top::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::attach::AttachArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
     /// Manage containers
@@ -149,6 +151,8 @@ enum ContainerCommand {
     Prune(commands::lifecycle::PruneArgs),
     /// Display the running processes of a container
     Top(commands::top::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::attach::AttachArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -158,9 +162,9 @@ enum ContainerCommand {
 #[derive(Debug, clap::Args)]
 struct MonitorArgs {
     id: String,
-    /// Copy the container's output to our stdout/stderr, our stdin to it
+    /// A client attached already: a connected socket at this descriptor
     #[arg(long)]
-    attach: bool,
+    attach_fd: Option<i32>,
     /// Where to report how the launch went
     #[arg(long)]
     report_fd: Option<i32>,
@@ -198,7 +202,13 @@ fn monitor(context: &Context, args: MonitorArgs) -> ExitCode {
         Ok(store) => store,
         Err(_) => return ExitCode::from(125),
     };
-    let code = mini_runtime::monitor::run(&store, &args.id, args.attach, report);
+    let client = args.attach_fd.map(|fd| {
+        // SAFETY: as for the report pipe above.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the mini that started us connected this socket for us alone.
+        unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) }
+    });
+    let code = mini_runtime::monitor::run(&store, &args.id, client, report);
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
@@ -304,6 +314,9 @@ fn main() -> ExitCode {
         }
         Command::Top(args) | Command::Container(ContainerCommand::Top(args)) => {
             commands::top::run(&context, args)
+        }
+        Command::Attach(args) | Command::Container(ContainerCommand::Attach(args)) => {
+            commands::attach::run(&context, args)
         }
         Command::Container(ContainerCommand::Prune(args)) => {
             commands::lifecycle::prune(&context, args)

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct CreateOptions {
     pub hostname: Option<String>,
     pub tty: bool,
     pub interactive: bool,
+    /// `run -i` without `-d`: the container's stdin ends with the attached client's.
+    pub stdin_once: bool,
     pub auto_remove: bool,
     /// `bridge` (the default), `none`, `host` or a user network's name or id.
     pub network: String,
@@ -398,6 +401,7 @@ impl Engine {
                     .unwrap_or_else(|| text(&image_config["User"])),
                 tty: options.tty,
                 open_stdin: options.interactive,
+                stdin_once: options.interactive && options.stdin_once,
                 env,
                 cmd,
                 entrypoint,
@@ -705,9 +709,9 @@ impl Engine {
         Ok(record)
     }
 
-    /// Starts a created or exited container. `attach`: the monitor copies the container's
-    /// output to this process's stdout and stderr (and stdin in), and this returns only when
-    /// the container has ended, with its exit code. Otherwise returns once it runs.
+    /// Starts a created or exited container; returns once it runs. `attach`: with a socket to
+    /// its monitor that was connected before the container started, so that none of its output
+    /// is missed.
     pub fn start(&self, id: &str, attach: bool) -> Result<Started> {
         let result = self.start_locked(id, attach);
         if result.is_err() {
@@ -753,7 +757,7 @@ impl Engine {
             r.state.stopped_by_user = false;
             r.state.restart_count = 0;
         })?;
-        let (mut child, report) = match self.spawn_monitor(id, attach) {
+        let (mut child, report, client) = match self.spawn_monitor(id, attach) {
             Ok(spawned) => spawned,
             Err(err) => {
                 let _ = crate::networking::disconnect(&self.store, id);
@@ -766,16 +770,12 @@ impl Engine {
             Some(Report { pid: Some(pid), .. }) => {
                 // Started: `network connect` and the like may go on while this waits.
                 drop(_start);
-                if attach {
-                    let status = child
-                        .wait()
-                        .map_err(|err| Error::System(format!("waiting for the monitor: {err}")))?;
-                    Ok(Started::Exited(status.code().unwrap_or(255)))
-                } else {
-                    // The monitor lives on by itself; nothing waits for it here.
-                    drop(child);
-                    Ok(Started::Running(pid))
-                }
+                // The monitor lives on by itself; nothing waits for it here.
+                drop(child);
+                Ok(match client {
+                    Some(client) => Started::Attached(client),
+                    None => Started::Running(pid),
+                })
             }
             Some(Report {
                 error: Some(message),
@@ -855,11 +855,22 @@ impl Engine {
         std::fs::write(&path, bytes).map_err(Error::io(&path))
     }
 
-    /// Starts `mini __monitor ID`: in its own session when detached, in ours when attached (so
-    /// that it shares our terminal). Its report comes back on a pipe, as its fd 3.
-    fn spawn_monitor(&self, id: &str, attach: bool) -> Result<(std::process::Child, OwnedFd)> {
+    /// Starts `mini __monitor ID` in its own session, without our stdio. Its report comes back
+    /// on a pipe, its fd 3. `attach`: with a socket to us as its fd 4, our end returned.
+    fn spawn_monitor(
+        &self,
+        id: &str,
+        attach: bool,
+    ) -> Result<(std::process::Child, OwnedFd, Option<UnixStream>)> {
         let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|err| Error::System(format!("creating the report pipe: {err}")))?;
+        let (ours, theirs) = if attach {
+            let (ours, theirs) = UnixStream::pair()
+                .map_err(|err| Error::System(format!("creating the attach socket: {err}")))?;
+            (Some(ours), Some(theirs))
+        } else {
+            (None, None)
+        };
         // Straight from a view of mini that cannot be written (sealed.rs), which the monitor
         // would otherwise re-execute itself from: one exec instead of two.
         let view = crate::sealed::view()
@@ -874,23 +885,23 @@ impl Engine {
             .arg("--report-fd")
             .arg("3");
         if attach {
-            command.arg("--attach");
-        } else {
-            command
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
+            command.arg("--attach-fd").arg("4");
         }
-        command.current_dir("/");
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .current_dir("/");
         let report_fd = report_w.as_raw_fd();
+        let attach_fd = theirs.as_ref().map_or(-1, |s| s.as_raw_fd());
         // SAFETY: between fork and exec the closure only calls async-signal-safe functions
         // (setsid, dup2) and touches no memory shared with other threads.
         unsafe {
             command.pre_exec(move || {
-                if !attach && libc::setsid() < 0 {
+                if libc::setsid() < 0 || libc::dup2(report_fd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::dup2(report_fd, 3) < 0 {
+                if attach_fd >= 0 && libc::dup2(attach_fd, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -900,7 +911,8 @@ impl Engine {
             .spawn()
             .map_err(|err| Error::System(format!("starting the monitor: {err}")))?;
         drop(report_w);
-        Ok((child, report_r))
+        drop(theirs);
+        Ok((child, report_r, ours))
     }
 
     /// `mini stop`: the stop signal, then SIGKILL after `timeout` (default: the container's
@@ -979,6 +991,10 @@ impl Engine {
                 );
             }
             process::wait_for_exit(record.state.monitor_pid, Some(Duration::from_secs(30)));
+            // A `--rm` container's monitor has removed it already.
+            if !self.store.record_path(&record.id).exists() {
+                return Ok(record);
+            }
         }
         let id = record.id.clone();
         let _lock = self.store.lock(&id)?;
@@ -1089,12 +1105,13 @@ impl Engine {
 }
 
 /// How `start` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Started {
     /// Detached: the container runs with this pid.
     Running(i32),
-    /// Attached: the container ran and exited with this code.
-    Exited(i32),
+    /// Attached: the container runs, and this socket to its monitor was connected before it
+    /// started (attach.rs speaks on it).
+    Attached(std::os::unix::net::UnixStream),
     AlreadyRunning,
 }
 

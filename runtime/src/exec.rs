@@ -196,14 +196,16 @@ fn run(
             builder = builder.with_stdout(null()?).with_stderr(null()?);
         }
     }
-    let built = builder
-        .with_executor(executor)
-        .as_tenant()
-        .with_process(Some(&process_path))
-        // libcontainer wants "detached" whenever a console socket is given; it changes nothing
-        // else, and the process stays our child either way.
-        .with_detach(options.detach || tty)
-        .build();
+    let built = crate::monitor::with_default_signals(|| {
+        builder
+            .with_executor(executor)
+            .as_tenant()
+            .with_process(Some(&process_path))
+            // libcontainer wants "detached" whenever a console socket is given; it changes
+            // nothing else, and the process stays our child either way.
+            .with_detach(options.detach || tty)
+            .build()
+    });
     let command = options.command.first().map_or("", String::as_str);
     let pid = built.map_err(|err| launch_error(command, &err.to_string(), true))?;
     if options.detach {
@@ -219,11 +221,9 @@ fn run(
             }
         };
         drop(listener);
-        return Ok(Some(Running::terminal(pid, master).relay(
-            None,
-            true,
-            options.interactive,
-        )));
+        return Ok(Some(
+            Running::terminal(pid, master).relay(options.interactive),
+        ));
     }
     loop {
         match nix::sys::wait::waitpid(pid, None) {

@@ -6,11 +6,13 @@
 //! mount) when the container ends for good.
 //!
 //! It tells the `mini` that started it how the launch went through a pipe (`--report-fd`): one
-//! JSON line, `{"pid":N}` or `{"error":"...","code":127}`.
+//! JSON line, `{"pid":N}` or `{"error":"...","code":127}`. Attached clients (`mini run` without
+//! `-d`, `start -a`, `attach`) talk to it through a socket (attach.rs); the first may come
+//! connected already (`--attach-fd`), so that it sees the container's first byte.
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,11 +22,11 @@ use libcontainer::syscall::syscall::SyscallType;
 use mini_storage::LayerStore;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use crate::attach::{self, Frames};
 use crate::error::{launch_error, Error, Result};
 use crate::logs;
 use crate::process;
@@ -43,9 +45,17 @@ pub struct Report {
 }
 
 /// Runs the monitor for container `id` until the container ends for good; returns its exit
-/// code. `attach`: copy output to our own stdout/stderr and our stdin to the container.
-pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedFd>) -> i32 {
+/// code. `client`: an attached client, connected before the container starts.
+pub fn run(
+    store: &ContainerStore,
+    id: &str,
+    client: Option<UnixStream>,
+    report: Option<OwnedFd>,
+) -> i32 {
     let mut report = report.map(std::fs::File::from);
+    // Whatever the mini that started us had blocked, the monitor's signals are its own.
+    let _ = SigSet::empty().thread_set_mask();
+    let mut hub = Hub::open(&store.runroot, id, client);
     // A terminal that goes away must not take the container with it.
     // SAFETY: setting a signal's disposition to ignore has no preconditions.
     unsafe {
@@ -67,7 +77,7 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
                 return 125;
             }
         };
-        let launched = launch(store, &record, attach);
+        let launched = launch(store, &record);
         let mut running = match launched {
             Ok(running) => running,
             Err(err) => {
@@ -93,7 +103,9 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
                     send(&mut report, failure(&err));
                     return code as i32;
                 }
-                return finish(store, &layers, id, code as i32, false, Some(message));
+                let code = finish(store, &layers, id, code as i32, false, Some(message));
+                hub.end(code);
+                return code;
             }
         };
         let pid = running.pid;
@@ -128,18 +140,23 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
 
         let started = Instant::now();
         let log = logs::Writer::open(&store.log_path(id)).ok();
-        let forward_stdin = attach && record.config.open_stdin;
-        let code = running.relay(log, attach, forward_stdin);
+        let code = running.serve(log, &mut hub, record.config.stdin_once);
         let Ok(record) = store.load(id) else {
             cleanup_libcontainer(store, id);
+            hub.end(code);
             return code;
         };
         // Read before the cgroup goes with libcontainer's state.
         let oom = oom_killed(&record.cgroup_path());
         cleanup_libcontainer(store, id);
         if !should_restart(&record, code) {
-            return finish(store, &layers, id, code, oom, None);
+            let code = finish(store, &layers, id, code, oom, None);
+            // Told last: a `run --rm` returns once the container is gone.
+            hub.end(code);
+            return code;
         }
+        // An attachment ends with each run of the container, as Docker's does.
+        hub.end(code);
         // A container that ran for a while starts its backoff over, as Docker's does.
         if started.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
@@ -158,6 +175,7 @@ pub fn run(store: &ContainerStore, id: &str, attach: bool, report: Option<OwnedF
         if store.load(id).map_or(true, |r| r.state.stopped_by_user) {
             return finish(store, &layers, id, code, oom, None);
         }
+        // Clients that attached during the backoff wait for the next run.
     }
 }
 
@@ -212,11 +230,17 @@ fn finish(
     code
 }
 
-/// Unmounts the container's root and removes its OCI bundle: what a container holds while it
-/// runs, apart from its network and libcontainer's state.
+/// Unmounts the container's root and removes its OCI bundle (and its monitor's attach socket,
+/// if a dead monitor left it): what a container holds while it runs, apart from its network
+/// and libcontainer's state.
 pub(crate) fn release_rootfs(store: &ContainerStore, layers: &LayerStore, id: &str) {
     let _ = layers.unmount_container_layer(id);
     let _ = std::fs::remove_dir_all(store.bundle_dir(id));
+    let _ = std::fs::remove_file(attach::socket_path(&store.runroot, short(id)));
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// Removes libcontainer's state and the container's cgroup, killing what is left in it.
@@ -272,12 +296,12 @@ fn send(report: &mut Option<std::fs::File>, message: Report) {
 /// Where the container's output comes from.
 #[derive(Debug)]
 enum Output {
-    /// stdout and stderr pipes; `stdin` is the write end kept open for `-i` without a terminal
-    /// when nobody is attached, so that the container's stdin stays open as Docker keeps it.
+    /// stdout and stderr pipes; `stdin` is the write end of the container's stdin for `-i`
+    /// (non-blocking): it stays open with nobody attached, as Docker keeps it.
     Pipes {
         stdout: OwnedFd,
         stderr: OwnedFd,
-        _stdin: Option<OwnedFd>,
+        stdin: Option<OwnedFd>,
     },
     /// The pty master of a `-t` container.
     Terminal { master: OwnedFd },
@@ -291,7 +315,7 @@ pub(crate) struct Running {
 }
 
 /// Creates and starts the container with libcontainer.
-fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Result<Running> {
+fn launch(store: &ContainerStore, record: &ContainerRecord) -> Result<Running> {
     let id = &record.id;
     let lc_root = store.libcontainer_root();
     std::fs::create_dir_all(&lc_root).map_err(Error::io(&lc_root))?;
@@ -318,14 +342,10 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
             .map_err(system("creating the stdout pipe"))?;
         let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(system("creating the stderr pipe"))?;
-        let stdin: OwnedFd = if record.config.open_stdin && attach {
-            std::io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(Error::io("stdin"))?
-        } else if record.config.open_stdin {
+        let stdin: OwnedFd = if record.config.open_stdin {
             let (in_r, in_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .map_err(system("creating the stdin pipe"))?;
+            set_nonblocking(in_w.as_fd());
             keep = Some(in_w);
             in_r
         } else {
@@ -356,12 +376,15 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
         (Some((stdout, stderr)), _) => Output::Pipes {
             stdout,
             stderr,
-            _stdin: keep,
+            stdin: keep,
         },
         (None, Some((listener, path))) => {
             let master = receive_master(&listener);
             let _ = std::fs::remove_file(&path);
-            Output::Terminal { master: master? }
+            let master = master?;
+            // Read only when poll says so; written (stdin) without ever blocking the monitor.
+            set_nonblocking(master.as_fd());
+            Output::Terminal { master }
         }
         (None, None) => unreachable!("a container has pipes or a terminal"),
     };
@@ -388,25 +411,36 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, attach: bool) -> Res
     Ok(Running { pid, output })
 }
 
-/// Runs `f` with SIGPIPE at its default and no signal blocked, so that the container's process,
-/// which libcontainer forks from this one, starts as a process started from a shell would (Rust
-/// ignores SIGPIPE, and that would be inherited through exec).
-fn with_default_signals<T>(f: impl FnOnce() -> T) -> T {
-    use nix::sys::signal::{sigprocmask, SigHandler, SigmaskHow};
+/// Runs `f` with every signal at its default disposition and none blocked, so that a process
+/// libcontainer forks from this one starts as Docker's do. An ignored signal stays ignored
+/// through exec, and a shell cannot even trap it: Rust ignores SIGPIPE, the monitor SIGHUP, and a
+/// shell starts background jobs (and what they start) with SIGINT and SIGQUIT ignored.
+pub(crate) fn with_default_signals<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{signal, sigprocmask, SigHandler, SigmaskHow};
     let mut old_mask = SigSet::empty();
     let _ = sigprocmask(
         SigmaskHow::SIG_SETMASK,
         Some(&SigSet::empty()),
         Some(&mut old_mask),
     );
-    // SAFETY: restoring a signal's default disposition has no preconditions.
-    let old_pipe = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let ignored: Vec<Signal> = Signal::iterator()
+        .filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP))
+        .filter(|s| {
+            // SAFETY: sigaction is plain data; all zeroes is a valid value of it.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: a null new action only reads the current one into `old`.
+            let read = unsafe { libc::sigaction(*s as i32, std::ptr::null(), &mut old) };
+            read == 0 && old.sa_sigaction == libc::SIG_IGN
+        })
+        .collect();
+    for &s in &ignored {
+        // SAFETY: setting a signal's default disposition has no preconditions.
+        let _ = unsafe { signal(s, SigHandler::SigDfl) };
+    }
     let result = f();
-    if let Ok(old_pipe) = old_pipe {
+    for &s in &ignored {
         // SAFETY: as above; this puts back what was there.
-        unsafe {
-            let _ = nix::sys::signal::signal(Signal::SIGPIPE, old_pipe);
-        }
+        let _ = unsafe { signal(s, SigHandler::SigIgn) };
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     result
@@ -467,34 +501,41 @@ impl Running {
         }
     }
 
-    /// Copies output (into `log` when given, and to our stdout/stderr when `attach`) until the
-    /// process exits; returns Docker's exit code for it (the code, or 128 + the signal that
-    /// killed it). `forward_stdin`: our stdin goes to its terminal, ours set raw meanwhile.
-    pub(crate) fn relay(
-        &mut self,
-        mut log: Option<logs::Writer>,
-        attach: bool,
-        forward_stdin: bool,
-    ) -> i32 {
-        let pidfd = process::pidfd(self.pid.as_raw());
-        let stdin = std::io::stdin();
-        let attached_terminal = attach && matches!(self.output, Output::Terminal { .. });
-        let mut saved_termios = None;
-        if attached_terminal {
-            if let Output::Terminal { master } = &self.output {
-                copy_window_size(stdin.as_fd(), master.as_fd());
-            }
-            if forward_stdin {
-                saved_termios = make_raw(stdin.as_fd());
-            }
+    /// The container's stdin as the monitor writes it: the pipe for `-i`, or the terminal.
+    fn stdin(&self) -> Option<BorrowedFd<'_>> {
+        match &self.output {
+            Output::Pipes { stdin, .. } => stdin.as_ref().map(|fd| fd.as_fd()),
+            Output::Terminal { master } => Some(master.as_fd()),
         }
-        let signals = if attach { attach_signals() } else { None };
-        let mut stdin_open = attached_terminal && forward_stdin;
+    }
+
+    fn output_fd(&self, stream: usize) -> BorrowedFd<'_> {
+        match &self.output {
+            Output::Pipes { stdout, stderr, .. } => {
+                if stream == 0 {
+                    stdout.as_fd()
+                } else {
+                    stderr.as_fd()
+                }
+            }
+            Output::Terminal { master } => master.as_fd(),
+        }
+    }
+
+    /// The monitor's loop while the container runs: copies its output into `log` and to every
+    /// attached client, clients' input to its stdin (closed at the end of a client's stdin
+    /// when `stdin_once`), their window size to its terminal and their signals to it. Returns
+    /// Docker's exit code for it (the code, or 128 + the signal that killed it).
+    fn serve(&mut self, mut log: Option<logs::Writer>, hub: &mut Hub, stdin_once: bool) -> i32 {
+        let pidfd = process::pidfd(self.pid.as_raw());
+        let terminal = matches!(self.output, Output::Terminal { .. });
         // A terminal has one stream: stdout and stderr both come through the pty master.
-        let mut outputs_open = [true, !matches!(self.output, Output::Terminal { .. })];
-        let mut attached_out = attach;
+        let mut outputs_open = [true, !terminal];
         let mut status = None;
         let mut drain_deadline: Option<Instant> = None;
+        // Input the container has not read yet; it holds back more from the clients.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut close_stdin = false;
 
         loop {
             if let Some(deadline) = drain_deadline {
@@ -502,41 +543,36 @@ impl Running {
                     break;
                 }
             }
-            let (sources, pollers): (Vec<Source>, Vec<BorrowedFd>) = {
-                let mut list: Vec<(Source, BorrowedFd)> = Vec::new();
-                match &self.output {
-                    Output::Pipes { stdout, stderr, .. } => {
-                        if outputs_open[0] {
-                            list.push((Source::Out(0), stdout.as_fd()));
-                        }
-                        if outputs_open[1] {
-                            list.push((Source::Out(1), stderr.as_fd()));
-                        }
+            let mut sources: Vec<Source> = Vec::new();
+            let mut fds: Vec<PollFd> = Vec::new();
+            for (stream, open) in outputs_open.iter().enumerate() {
+                if *open {
+                    sources.push(Source::Out(stream));
+                    fds.push(PollFd::new(self.output_fd(stream), PollFlags::POLLIN));
+                }
+            }
+            if !pending.is_empty() {
+                if let Some(stdin) = self.stdin() {
+                    sources.push(Source::Stdin);
+                    fds.push(PollFd::new(stdin, PollFlags::POLLOUT));
+                }
+            }
+            if let (Some(fd), None) = (&pidfd, status) {
+                sources.push(Source::Exit);
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
+            if drain_deadline.is_none() {
+                if let Some(listener) = &hub.listener {
+                    sources.push(Source::Accept);
+                    fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+                }
+                if pending.len() < 64 * 1024 {
+                    for (i, peer) in hub.peers.iter().enumerate() {
+                        sources.push(Source::Peer(i));
+                        fds.push(PollFd::new(peer.stream.as_fd(), PollFlags::POLLIN));
                     }
-                    Output::Terminal { master } => {
-                        if outputs_open[0] {
-                            list.push((Source::Out(0), master.as_fd()));
-                        }
-                    }
                 }
-                if stdin_open && drain_deadline.is_none() {
-                    list.push((Source::Stdin, stdin.as_fd()));
-                }
-                if let (Some(fd), None) = (&pidfd, status) {
-                    list.push((Source::Exit, fd.as_fd()));
-                }
-                if let Some(signals) = &signals {
-                    // SAFETY: the signalfd lives as long as `signals`, beyond this iteration.
-                    list.push((Source::Signal, unsafe {
-                        BorrowedFd::borrow_raw(signals.as_raw_fd())
-                    }));
-                }
-                list.into_iter().unzip()
-            };
-            let mut fds: Vec<PollFd> = pollers
-                .iter()
-                .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-                .collect();
+            }
             let timeout = match (drain_deadline, pidfd.is_none()) {
                 (Some(_), _) => PollTimeout::from(50u16),
                 (None, true) => PollTimeout::from(100u16),
@@ -558,42 +594,190 @@ impl Running {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => break,
             }
-            let ready: Vec<(Source, PollFlags)> = fds
+            let ready: Vec<Source> = fds
                 .iter()
                 .zip(&sources)
-                .filter_map(|(fd, source)| {
-                    let events = fd.revents().unwrap_or(PollFlags::empty());
-                    (!events.is_empty()).then_some((*source, events))
-                })
+                .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
+                .map(|(_, source)| *source)
                 .collect();
-            for (source, _) in ready {
+            drop(fds);
+            let mut gone = Vec::new();
+            for source in ready {
                 match source {
                     Source::Out(stream) => {
-                        let fd = match &self.output {
-                            Output::Pipes { stdout, stderr, .. } => {
-                                if stream == 0 {
-                                    stdout.as_raw_fd()
-                                } else {
-                                    stderr.as_raw_fd()
-                                }
-                            }
-                            Output::Terminal { master } => master.as_raw_fd(),
-                        };
                         let mut buf = [0u8; 32 * 1024];
-                        match nix::unistd::read(fd, &mut buf) {
+                        match nix::unistd::read(self.output_fd(stream).as_raw_fd(), &mut buf) {
+                            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
                             Ok(0) | Err(_) => outputs_open[stream] = false,
                             Ok(n) => {
                                 if let Some(log) = log.as_mut() {
                                     let _ = log.write(stream, &buf[..n]);
                                 }
-                                if attached_out {
-                                    let target = if stream == 0 { 1 } else { 2 };
-                                    // SAFETY: fds 1 and 2 are ours for the monitor's life.
-                                    let out = unsafe { BorrowedFd::borrow_raw(target) };
-                                    if write_all(out, &buf[..n]).is_err() {
-                                        attached_out = false;
+                                let kind = if stream == 0 {
+                                    attach::STDOUT
+                                } else {
+                                    attach::STDERR
+                                };
+                                hub.broadcast(kind, &buf[..n]);
+                            }
+                        }
+                    }
+                    Source::Stdin => {
+                        if let Some(stdin) = self.stdin() {
+                            match nix::unistd::write(stdin, &pending) {
+                                Ok(n) => {
+                                    pending.drain(..n);
+                                }
+                                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                                // Nobody reads the container's stdin any more.
+                                Err(_) => pending.clear(),
+                            }
+                        }
+                    }
+                    Source::Exit => {
+                        status = try_wait(self.pid).or(Some(255));
+                        drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                    }
+                    Source::Accept => hub.accept(),
+                    Source::Signal => {}
+                    Source::Peer(i) => {
+                        let Some(frames) = hub.receive(i) else {
+                            gone.push(i);
+                            continue;
+                        };
+                        for (kind, payload) in frames {
+                            match kind {
+                                attach::STDIN if self.stdin().is_some() && !close_stdin => {
+                                    pending.extend_from_slice(&payload)
+                                }
+                                attach::STDIN_CLOSED if stdin_once && !terminal => {
+                                    close_stdin = true
+                                }
+                                attach::RESIZE => {
+                                    if let Output::Terminal { master } = &self.output {
+                                        attach::set_window_size(master.as_fd(), &payload);
                                     }
                                 }
+                                attach::SIGNAL => {
+                                    let number = payload
+                                        .get(..4)
+                                        .map(|b| i32::from_le_bytes(b.try_into().expect("four")));
+                                    if let Some(Ok(signal)) = number.map(Signal::try_from) {
+                                        let _ = nix::sys::signal::kill(self.pid, signal);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+            // The container's stdin closes once what came before the end of it has gone in.
+            if close_stdin && pending.is_empty() {
+                if let Output::Pipes { stdin, .. } = &mut self.output {
+                    *stdin = None;
+                }
+            }
+            hub.forget(&gone);
+        }
+        if let Some(log) = log.as_mut() {
+            let _ = log.flush();
+        }
+        status
+            .or_else(|| {
+                let _ = waitpid(self.pid, None);
+                Some(255)
+            })
+            .unwrap_or(255)
+    }
+
+    /// For `mini exec -t`: relays between our own terminal and the process's until it exits;
+    /// returns Docker's exit code for it. `forward_stdin`: our stdin goes to its terminal, ours
+    /// set raw meanwhile.
+    pub(crate) fn relay(&mut self, forward_stdin: bool) -> i32 {
+        let Output::Terminal { master } = &self.output else {
+            return try_wait(self.pid).unwrap_or(255);
+        };
+        let master = master.as_fd();
+        let pidfd = process::pidfd(self.pid.as_raw());
+        let stdin = std::io::stdin();
+        attach::copy_window_size(stdin.as_fd(), master);
+        let saved_termios = if forward_stdin {
+            attach::make_raw(stdin.as_fd())
+        } else {
+            None
+        };
+        let (signals, old_mask) = attach::terminal_signals(true);
+        let mut stdin_open = forward_stdin;
+        let mut output_open = true;
+        let mut status = None;
+        let mut drain_deadline: Option<Instant> = None;
+
+        loop {
+            if let Some(deadline) = drain_deadline {
+                if Instant::now() >= deadline || !output_open {
+                    break;
+                }
+            }
+            let mut sources = Vec::new();
+            let mut fds = Vec::new();
+            if output_open {
+                sources.push(Source::Out(0));
+                fds.push(PollFd::new(master, PollFlags::POLLIN));
+            }
+            if stdin_open && drain_deadline.is_none() {
+                sources.push(Source::Stdin);
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            if let (Some(fd), None) = (&pidfd, status) {
+                sources.push(Source::Exit);
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(signals) = &signals {
+                sources.push(Source::Signal);
+                // SAFETY: the signalfd outlives this iteration.
+                fds.push(PollFd::new(
+                    unsafe { BorrowedFd::borrow_raw(signals.as_raw_fd()) },
+                    PollFlags::POLLIN,
+                ));
+            }
+            let timeout = match (drain_deadline, pidfd.is_none()) {
+                (Some(_), _) => PollTimeout::from(50u16),
+                (None, true) => PollTimeout::from(100u16),
+                (None, false) => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
+                Ok(0) => {
+                    if pidfd.is_none() && status.is_none() {
+                        status = try_wait(self.pid);
+                        if status.is_some() {
+                            drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                        }
+                    } else if drain_deadline.is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<Source> = fds
+                .iter()
+                .zip(&sources)
+                .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
+                .map(|(_, source)| *source)
+                .collect();
+            for source in ready {
+                match source {
+                    Source::Out(_) => {
+                        let mut buf = [0u8; 32 * 1024];
+                        match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                            Ok(0) | Err(_) => output_open = false,
+                            Ok(n) => {
+                                // SAFETY: fd 1 is ours for the life of the process.
+                                let out = unsafe { BorrowedFd::borrow_raw(1) };
+                                let _ = attach::write_all(out, &buf[..n]);
                             }
                         }
                     }
@@ -602,9 +786,7 @@ impl Running {
                         match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
                             Ok(0) | Err(_) => stdin_open = false,
                             Ok(n) => {
-                                if let Output::Terminal { master } = &self.output {
-                                    let _ = write_all(master.as_fd(), &buf[..n]);
-                                }
+                                let _ = attach::write_all(master, &buf[..n]);
                             }
                         }
                     }
@@ -614,25 +796,20 @@ impl Running {
                     }
                     Source::Signal => {
                         if let Some(Ok(Some(info))) = signals.as_ref().map(|s| s.read_signal()) {
-                            let signal = Signal::try_from(info.ssi_signo as i32).ok();
-                            match signal {
-                                Some(Signal::SIGWINCH) => {
-                                    if let Output::Terminal { master } = &self.output {
-                                        copy_window_size(stdin.as_fd(), master.as_fd());
-                                    }
+                            match Signal::try_from(info.ssi_signo as i32) {
+                                Ok(Signal::SIGWINCH) => {
+                                    attach::copy_window_size(stdin.as_fd(), master)
                                 }
-                                Some(signal) => {
+                                Ok(signal) => {
                                     let _ = nix::sys::signal::kill(self.pid, signal);
                                 }
-                                None => {}
+                                Err(_) => {}
                             }
                         }
                     }
+                    Source::Accept | Source::Peer(_) => {}
                 }
             }
-        }
-        if let Some(log) = log.as_mut() {
-            let _ = log.flush();
         }
         if let Some(termios) = saved_termios {
             let _ = nix::sys::termios::tcsetattr(
@@ -641,6 +818,8 @@ impl Running {
                 &termios,
             );
         }
+        drop(signals);
+        let _ = old_mask.thread_set_mask();
         status
             .or_else(|| {
                 let _ = waitpid(self.pid, None);
@@ -656,6 +835,114 @@ enum Source {
     Stdin,
     Exit,
     Signal,
+    Accept,
+    Peer(usize),
+}
+
+/// The monitor's side of attaching: its socket and the clients attached now.
+#[derive(Debug)]
+struct Hub {
+    listener: Option<UnixListener>,
+    path: PathBuf,
+    peers: Vec<Peer>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    stream: UnixStream,
+    frames: Frames,
+}
+
+impl Hub {
+    /// Listens at the container's attach socket; `first` is a client connected already.
+    fn open(runroot: &Path, id: &str, first: Option<UnixStream>) -> Hub {
+        let path = attach::socket_path(runroot, short(id));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).ok();
+        if let Some(listener) = &listener {
+            let _ = listener.set_nonblocking(true);
+        }
+        let mut hub = Hub {
+            listener,
+            path,
+            peers: Vec::new(),
+        };
+        if let Some(stream) = first {
+            hub.add(stream);
+        }
+        hub
+    }
+
+    fn add(&mut self, stream: UnixStream) {
+        // Output is written to clients blocking (a client that stops reading holds the
+        // container's output back, as Docker's attach does); input is read when poll says so.
+        let _ = stream.set_nonblocking(false);
+        self.peers.push(Peer {
+            stream,
+            frames: Frames::default(),
+        });
+    }
+
+    fn accept(&mut self) {
+        if let Some(Ok((stream, _))) = self.listener.as_ref().map(UnixListener::accept) {
+            self.add(stream);
+        }
+    }
+
+    /// The whole frames client `i` has sent; None when it has gone.
+    fn receive(&mut self, i: usize) -> Option<Vec<(u8, Vec<u8>)>> {
+        use nix::sys::socket::{recv, MsgFlags};
+        let peer = &mut self.peers[i];
+        let mut buf = [0u8; 32 * 1024];
+        match recv(peer.stream.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => return None,
+            Ok(n) => peer.frames.push(&buf[..n]),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+        let mut frames = Vec::new();
+        loop {
+            match peer.frames.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => return Some(frames),
+                Err(attach::Garbled) => return None,
+            }
+        }
+    }
+
+    /// Sends output to every client; a client that cannot take it is dropped.
+    fn broadcast(&mut self, kind: u8, bytes: &[u8]) {
+        if self.peers.is_empty() {
+            return;
+        }
+        let frame = attach::frame(kind, bytes);
+        self.peers
+            .retain(|peer| attach::write_all(peer.stream.as_fd(), &frame).is_ok());
+    }
+
+    /// Drops the clients at these indexes.
+    fn forget(&mut self, gone: &[usize]) {
+        let mut gone = gone.to_vec();
+        gone.sort_unstable();
+        gone.dedup();
+        for i in gone.into_iter().rev() {
+            self.peers.remove(i);
+        }
+    }
+
+    /// The container has ended: every client gets its exit code and is let go.
+    fn end(&mut self, code: i32) {
+        self.broadcast(attach::EXIT, &code.to_le_bytes());
+        self.peers.clear();
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Reaps the container's init if it has exited: its code, or 128 + signal.
@@ -668,51 +955,11 @@ fn try_wait(pid: Pid) -> Option<i32> {
     }
 }
 
-/// The signals an attached monitor handles itself: forwarded to the container (SIGINT,
-/// SIGTERM), or used to resize its terminal (SIGWINCH).
-fn attach_signals() -> Option<SignalFd> {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.add(Signal::SIGWINCH);
-    mask.thread_block().ok()?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
-}
-
-fn write_all(fd: BorrowedFd, mut bytes: &[u8]) -> nix::Result<()> {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
-}
-
-/// Puts a terminal in raw mode; returns its old settings (None if it is not a terminal).
-fn make_raw(fd: BorrowedFd) -> Option<nix::sys::termios::Termios> {
-    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-    let old = tcgetattr(fd).ok()?;
-    let mut raw = old.clone();
-    cfmakeraw(&mut raw);
-    tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
-    Some(old)
-}
-
-/// Gives the container's terminal the size of ours.
-fn copy_window_size(from: BorrowedFd, to: BorrowedFd) {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; TIOCSWINSZ reads one.
-    unsafe {
-        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut size) == 0 {
-            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &size);
-        }
+fn set_nonblocking(fd: BorrowedFd) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags));
     }
 }
 

@@ -23,6 +23,10 @@ pub struct ContainerConfig {
     pub user: String,
     pub tty: bool,
     pub open_stdin: bool,
+    /// Docker's `StdinOnce`: the container's stdin closes when an attached client's ends
+    /// (`run -i` without `-d`).
+    #[serde(default)]
+    pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,

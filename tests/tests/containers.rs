@@ -276,6 +276,17 @@ fn rm_flag_removes_the_container_when_it_ends() {
 /// Runs mini with `args` on a pseudo-terminal of `rows` x `cols` (`script` gives it one, as a
 /// person's terminal would be), with `typed` typed in as at a prompt.
 fn on_a_terminal(env: &TestEnv, args: &[&str], rows: u16, cols: u16, typed: &[u8]) -> Output {
+    typing_on_a_terminal(env, args, rows, cols, &[(Duration::ZERO, typed)])
+}
+
+/// `on_a_terminal`, typing each chunk after its pause.
+fn typing_on_a_terminal(
+    env: &TestEnv,
+    args: &[&str],
+    rows: u16,
+    cols: u16,
+    typed: &[(Duration, &[u8])],
+) -> Output {
     let mini = env
         .mini()
         .args(args)
@@ -296,7 +307,11 @@ fn on_a_terminal(env: &TestEnv, args: &[&str], rows: u16, cols: u16, typed: &[u8
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(typed).unwrap();
+    for (pause, chunk) in typed {
+        std::thread::sleep(*pause);
+        stdin.write_all(chunk).unwrap();
+        stdin.flush().unwrap();
+    }
     let out = child.wait_with_output().unwrap();
     drop(stdin);
     out
@@ -372,6 +387,175 @@ fn itd_keeps_a_terminal_open_in_the_background_and_exec_it_opens_another() {
     assert_eq!(text(&out.stdout), "not a tty\n");
     env.run_ok(&["stop", "-t", "1", "testos"]);
     env.run_ok(&["rm", "testos"]);
+}
+
+#[test]
+fn attach_detach_keys_and_several_clients_at_once() {
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
+    env.run_ok(&["run", "-itd", "--name", "a1", "busybox", "sh"]);
+    // Typed after a pause, so that the client has set its terminal raw: the sequence ends the
+    // attachment, and the line before it reached the shell.
+    let settle = Duration::from_millis(1500);
+    let out = typing_on_a_terminal(
+        &env,
+        &["attach", "--detach-keys=ctrl-x,x", "a1"],
+        24,
+        80,
+        &[
+            (settle, b"echo one > /tmp/mark\r"),
+            (Duration::from_millis(300), b"\x18x"),
+        ],
+    );
+    let screen = text(&out.stdout);
+    assert_eq!(
+        code(&out),
+        1,
+        "Docker's attach ends with 1 on a detach: {screen}"
+    );
+    assert!(screen.contains("read escape sequence"), "{screen}");
+    assert_eq!(inspect(&env, "a1", "{{.State.Status}}"), "running");
+    eventually("the typed line ran", || {
+        env.run(&["exec", "a1", "cat", "/tmp/mark"]).stdout == b"one\n"
+    });
+
+    // A second client, without stdin, sees what the first one's shell prints, and both end
+    // with the shell's exit code.
+    let watcher = env
+        .mini()
+        .args(["attach", "--no-stdin", "a1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = typing_on_a_terminal(
+        &env,
+        &["attach", "a1"],
+        24,
+        80,
+        &[
+            (settle, b"echo sum-$((40+2))\r"),
+            (Duration::from_millis(300), b"exit 6\r"),
+        ],
+    );
+    assert_eq!(code(&out), 6, "{}", text(&out.stdout));
+    let watched = watcher.wait_with_output().unwrap();
+    assert_eq!(code(&watched), 6, "{}", stderr(&watched));
+    assert!(
+        text(&watched.stdout).contains("sum-42"),
+        "{}",
+        text(&watched.stdout)
+    );
+    assert_eq!(
+        inspect(&env, "a1", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 6"
+    );
+
+    let out = env.run(&["attach", "a1"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("You cannot attach to a stopped container, start it first"),
+        "{}",
+        stderr(&out)
+    );
+    // `run -it` detaches quietly, with 0; the container runs on.
+    let out = typing_on_a_terminal(
+        &env,
+        &["run", "-it", "--name", "a2", "busybox", "sh"],
+        24,
+        80,
+        &[(settle, b"\x10\x11")],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains("escape"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(inspect(&env, "a2", "{{.State.Status}}"), "running");
+    env.run_ok(&["rm", "-f", "a1", "a2"]);
+
+    let out = env.run(&["run", "-it", "--detach-keys", "ctrl-1", "busybox"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("invalid detach keys"),
+        "{}",
+        stderr(&out)
+    );
+    // Docker refuses a terminal's input from something that is not one.
+    let out = env.run(&["run", "-it", "busybox", "true"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("the input device is not a TTY"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "", "nothing was created");
+}
+
+#[test]
+fn an_attached_run_feeds_stdin_and_proxies_signals() {
+    let (env, _registry) = lab(&["busybox", "nginx", "debian"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    // `run -i`: stdin goes in and its end closes the container's (StdinOnce).
+    let mut child = env
+        .mini()
+        .args([
+            "run",
+            "-i",
+            "--rm",
+            "--name",
+            "cat",
+            "busybox",
+            "sh",
+            "-c",
+            "cat; echo done >&2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Written while the output is read: more than any pipe or socket holds.
+    let writer = std::thread::spawn(move || stdin.write_all(&vec![b'x'; 300_000]));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 300_000, "all of stdin came back out");
+    assert_eq!(stderr(&out), "done\n", "stderr stays stderr");
+
+    // Without a terminal, SIGINT to mini is the container's.
+    let child = env
+        .mini()
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "trap",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got INT; exit 5' INT; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("the trap is set", || {
+        env.run(&["logs", "trap"]).stdout == b"ready\n"
+    });
+    // SAFETY: kill takes a pid and a signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert_eq!(text(&out.stdout), "ready\ngot INT\n");
+    assert_eq!(
+        env.run_ok(&["ps", "-aq"]),
+        "",
+        "--rm removed it before run returned"
+    );
 }
 
 #[test]

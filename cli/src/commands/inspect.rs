@@ -120,7 +120,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "ExposedPorts": config.exposed_ports,
         "Tty": config.tty,
         "OpenStdin": config.open_stdin,
-        "StdinOnce": false,
+        "StdinOnce": config.stdin_once,
         "Env": config.env,
         "Cmd": config.cmd,
         "Image": config.image,

@@ -1,5 +1,6 @@
 //! One module per command, each with its clap arguments and a `run`.
 
+pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod history;

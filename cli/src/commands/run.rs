@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
-use mini_runtime::{options, CreateOptions, Engine, Started};
+use mini_runtime::{attach, options, CreateOptions, Engine, Started};
 use mini_storage::ImageRecord;
 
+use crate::commands::attach::{check_tty, relay, OnDetach};
 use crate::context::{CliError, CliResult, Context};
 
 /// The flags `run` and `create` share.
@@ -133,6 +134,13 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "")]
+    detach_keys: String,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    sig_proxy: bool,
     #[command(flatten)]
     create: CreateArgs,
 }
@@ -145,6 +153,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "")]
+    detach_keys: String,
     /// Containers, by name or id
     #[arg(required = true)]
     containers: Vec<String>,
@@ -237,6 +248,8 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         hostname: args.hostname.clone(),
         tty: args.tty,
         interactive: args.interactive,
+        // Set by `run` without `-d`.
+        stdin_once: false,
         auto_remove: args.rm,
         network: args.network.clone(),
         publish,
@@ -317,8 +330,13 @@ fn image_for(context: &Context, engine: &Engine, name: &str) -> CliResult<ImageR
     }
 }
 
-fn create_container(context: &Context, args: &CreateArgs) -> CliResult<(Engine, String)> {
-    let options = create_options(args)?;
+fn create_container(
+    context: &Context,
+    args: &CreateArgs,
+    attached: bool,
+) -> CliResult<(Engine, String)> {
+    let mut options = create_options(args)?;
+    options.stdin_once = attached;
     let engine = context.engine()?;
     let image = image_for(context, &engine, &args.image)?;
     let record = engine.create(&image, &options)?;
@@ -326,22 +344,39 @@ fn create_container(context: &Context, args: &CreateArgs) -> CliResult<(Engine, 
 }
 
 pub fn create(context: &Context, args: CreateArgs) -> CliResult {
-    let (_, id) = create_container(context, &args)?;
+    let (_, id) = create_container(context, &args, false)?;
     println!("{id}");
     Ok(())
 }
 
 pub fn run(context: &Context, args: RunArgs) -> CliResult {
-    let (engine, id) = create_container(context, &args.create)?;
     if args.detach {
+        let (engine, id) = create_container(context, &args.create, false)?;
         engine.start(&id, false)?;
         println!("{id}");
         return Ok(());
     }
-    let _blocked = block_terminal_signals();
-    match engine.start(&id, true)? {
-        Started::Exited(0) | Started::Running(_) | Started::AlreadyRunning => Ok(()),
-        Started::Exited(code) => Err(CliError::reported(code.clamp(0, 255) as u8)),
+    let detach_keys =
+        attach::parse_detach_keys(&args.detach_keys).map_err(|err| CliError::new(125, err))?;
+    check_tty(args.create.interactive, args.create.tty)?;
+    let (engine, id) = create_container(context, &args.create, true)?;
+    let options = attach::Options {
+        stdin: args.create.interactive,
+        tty: args.create.tty,
+        detach_keys,
+        sig_proxy: args.sig_proxy && !args.create.tty,
+    };
+    start_attached(&engine, &id, &options)
+}
+
+/// Starts a container with this process attached to it, until it ends or the user detaches.
+fn start_attached(engine: &Engine, id: &str, options: &attach::Options) -> CliResult {
+    match engine.start(id, true)? {
+        Started::Attached(stream) => {
+            let record = engine.store.load(id).map_err(CliError::one)?;
+            relay(engine, &record, stream, options, OnDetach::Quiet)
+        }
+        Started::Running(_) | Started::AlreadyRunning => Ok(()),
     }
 }
 
@@ -353,14 +388,24 @@ pub fn start(context: &Context, args: StartArgs) -> CliResult {
                 "you cannot start and attach multiple containers at once"
             )));
         }
-        let id = engine
-            .store
-            .resolve(&args.containers[0])
-            .map_err(CliError::one)?;
-        let _blocked = block_terminal_signals();
-        return match engine.start(&id, true).map_err(CliError::one)? {
-            Started::Exited(0) | Started::Running(_) | Started::AlreadyRunning => Ok(()),
-            Started::Exited(code) => Err(CliError::reported(code.clamp(0, 255) as u8)),
+        let detach_keys = attach::parse_detach_keys(&args.detach_keys).map_err(CliError::one)?;
+        let record = engine.find(&args.containers[0]).map_err(CliError::one)?;
+        let stdin = args.interactive && record.config.open_stdin;
+        check_tty(stdin, record.config.tty)?;
+        let options = attach::Options {
+            stdin,
+            tty: record.config.tty,
+            detach_keys,
+            sig_proxy: !record.config.tty,
+        };
+        return match engine.start(&record.id, true).map_err(CliError::one)? {
+            Started::Attached(stream) => relay(&engine, &record, stream, &options, OnDetach::Quiet),
+            // Docker attaches to a running container as `attach` would.
+            Started::Running(_) | Started::AlreadyRunning => {
+                let stream = attach::connect(&engine.store.runroot, record.short_id())
+                    .map_err(CliError::one)?;
+                relay(&engine, &record, stream, &options, OnDetach::Quiet)
+            }
         };
     }
     let mut failed = false;
@@ -385,30 +430,4 @@ pub fn start(context: &Context, args: StartArgs) -> CliResult {
         return Err(CliError::reported(1));
     }
     Ok(())
-}
-
-/// While attached, SIGINT and SIGTERM are the container's: they stay blocked here (and in the
-/// monitor, which inherits the mask and forwards them) until the container ends.
-struct BlockedSignals(nix::sys::signal::SigSet);
-
-fn block_terminal_signals() -> BlockedSignals {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGWINCH);
-    let _ = set.thread_block();
-    BlockedSignals(set)
-}
-
-impl Drop for BlockedSignals {
-    fn drop(&mut self) {
-        let _ = self.0.thread_unblock();
-    }
-}
-
-impl std::fmt::Debug for BlockedSignals {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BlockedSignals")
-    }
 }
