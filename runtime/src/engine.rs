@@ -129,7 +129,7 @@ impl Engine {
         let network_config = mini_network::NetworkConfig::load(config)?;
         let config = crate::config::RuntimeConfig::load(config)?;
         std::fs::create_dir_all(runroot).map_err(Error::io(runroot))?;
-        Ok(Engine {
+        let engine = Engine {
             store: ContainerStore::open(root, runroot)?,
             layers: LayerStore::open(&root.join("overlay"))?,
             images: ImageStore::open(root)?,
@@ -144,7 +144,37 @@ impl Engine {
             networks: mini_network::NetworkStore::open(root, network_config.clone())?,
             network_config,
             volumes: crate::volumes::VolumeStore::open(root)?,
-        })
+        };
+        engine.after_boot()?;
+        Ok(engine)
+    }
+
+    /// What Docker's daemon does when it starts, done by the first command after a boot (or
+    /// after the runtime folder was emptied): containers that ran are repaired (shown exited,
+    /// their resources released), and those whose restart policy says so are started again.
+    /// A marker in the runroot names the boot this was done for.
+    fn after_boot(&self) -> Result<()> {
+        let marker = self.store.runroot.join("boot_id");
+        let boot = process::boot_id();
+        let done = || std::fs::read_to_string(&marker).is_ok_and(|text| text.trim() == boot);
+        if done() {
+            return Ok(());
+        }
+        let _lock = Lock::acquire(&self.store.runroot.join("boot.lock"))?;
+        if done() {
+            return Ok(());
+        }
+        for record in self.list()? {
+            if starts_at_boot(&record) {
+                if let Err(err) = self.start(&record.id, false) {
+                    eprintln!(
+                        "mini: restarting container {} (restart policy {}): {err}",
+                        record.name, record.host_config.restart_policy.name
+                    );
+                }
+            }
+        }
+        crate::record::write_atomic(&marker, format!("{boot}\n").as_bytes())
     }
 
     /// Creates a container from a local image: its record, its writable layer and its files.
@@ -1124,6 +1154,26 @@ fn read_report(fd: OwnedFd) -> Option<Report> {
 }
 
 /// Whether the container's monitor is alive (and is the process that was started as it).
+/// Docker's daemon-start rule: `always` restarts a container even if it was stopped by hand,
+/// `unless-stopped` unless it was, `on-failure` if it last failed and has retries left (a
+/// container the boot ended shows 255). Containers that never ran stay as they are.
+fn starts_at_boot(record: &ContainerRecord) -> bool {
+    if record.is_running() || record.state.started_at == crate::record::ZERO_TIME {
+        return false;
+    }
+    let policy = &record.host_config.restart_policy;
+    match policy.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !record.state.stopped_by_user,
+        "on-failure" => {
+            record.state.exit_code != 0
+                && (policy.maximum_retry_count == 0
+                    || record.state.restart_count < policy.maximum_retry_count)
+        }
+        _ => false,
+    }
+}
+
 fn monitor_alive(record: &ContainerRecord) -> bool {
     process::is_alive(
         record.state.monitor_pid,

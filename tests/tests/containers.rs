@@ -701,25 +701,69 @@ fn a_killed_monitor_and_a_reboot_are_repaired() {
     env.run_ok(&["start", "orphan"]);
     assert_eq!(inspect(&env, "orphan", "{{.State.Status}}"), "running");
 
+    // Restart policies at the next boot, as at Docker's daemon start: `always` restarts even a
+    // container stopped by hand, `unless-stopped` only one that was not.
+    for (name, policy) in [
+        ("always", "always"),
+        ("running", "unless-stopped"),
+        ("stopped", "unless-stopped"),
+    ] {
+        let args = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "busybox",
+            "sleep",
+            "60",
+        ];
+        env.run_ok(&args);
+    }
+    env.run_ok(&["stop", "-t", "0", "always", "stopped"]);
+
     // A reboot: every process gone, mounts gone, the runtime folder emptied.
-    let monitor = mini_tests::host::run("pgrep", &["-f", &format!("__monitor {id}")]);
-    let pid = inspect(&env, "orphan", "{{.State.Pid}}");
-    let merged = inspect(&env, "orphan", "{{.GraphDriver.Data.MergedDir}}");
-    let netns = inspect(&env, "orphan", "{{.NetworkSettings.SandboxKey}}");
+    let mut running = Vec::new();
+    for name in ["orphan", "running"] {
+        let id = inspect(&env, name, "{{.Id}}");
+        let monitor = mini_tests::host::run("pgrep", &["-f", &format!("__monitor {id}")]);
+        running.push((
+            monitor.trim().to_string(),
+            inspect(&env, name, "{{.State.Pid}}"),
+            inspect(&env, name, "{{.GraphDriver.Data.MergedDir}}"),
+            inspect(&env, name, "{{.NetworkSettings.SandboxKey}}"),
+        ));
+    }
     // No mini command runs between these steps: the next one must find everything gone.
-    mini_tests::host::run("kill", &["-9", monitor.trim(), &pid]);
-    eventually("the processes are gone", || {
-        !std::path::Path::new(&format!("/proc/{}", monitor.trim())).exists()
-    });
-    mini_tests::host::run("umount", &["-l", &merged]);
-    // The network namespace file is a mount under the runtime folder: a reboot takes it too.
-    mini_tests::host::run("umount", &["-l", &netns]);
+    for (monitor, pid, merged, netns) in &running {
+        mini_tests::host::run("kill", &["-9", monitor, pid]);
+        eventually("the processes are gone", || {
+            !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+        });
+        mini_tests::host::run("umount", &["-l", merged]);
+        // The network namespace file is a mount under the runtime folder: a reboot takes it.
+        mini_tests::host::run("umount", &["-l", netns]);
+    }
     std::fs::remove_dir_all(&env.runroot).unwrap();
     std::fs::create_dir(&env.runroot).unwrap();
     assert_eq!(inspect(&env, "orphan", "{{.State.Status}}"), "exited");
+    let states = env.run_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    let mut states: Vec<&str> = states.lines().collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            "always running",
+            "orphan exited",
+            "running running",
+            "stopped exited"
+        ]
+    );
+    assert_eq!(env.run_ok(&["exec", "always", "echo", "up"]), "up\n");
     env.run_ok(&["start", "orphan"]);
     assert_eq!(env.run_ok(&["exec", "orphan", "echo", "back"]), "back\n");
-    env.run_ok(&["rm", "-f", "orphan"]);
+    env.run_ok(&["rm", "-f", "orphan", "always", "running", "stopped"]);
 }
 
 #[test]
