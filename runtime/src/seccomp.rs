@@ -13,6 +13,13 @@
 //! Docker's own profile is an allow list of some 350 calls; a deny list of the dangerous ones
 //! keeps to what Docker documents and stays short enough to read. Names the kernel's
 //! architecture lacks are skipped by libcontainer (with a warning in its log).
+//!
+//! `--security-opt seccomp=FILE` takes a profile in Docker's format (Docker's own
+//! `default.json` among them): its rules are kept or dropped by their `includes` and
+//! `excludes` (capabilities, architectures, minimum kernel) for the container at hand, and
+//! `archMap` gives the architectures, as Docker's daemon does before it hands the filter to
+//! runc. As Docker's client does, mini reads the file once, at `run`/`create`, and keeps its
+//! JSON in the container's `HostConfig.SecurityOpt`.
 
 use serde_json::{json, Value};
 
@@ -82,6 +89,10 @@ const DENIED: &[(&str, Option<&str>)] = &[
     ("sysfs", None),
     ("_sysctl", None),
     ("nfsservctl", None),
+    // io_uring reaches much of the kernel past seccomp's view; Docker 25 took it out.
+    ("io_uring_setup", None),
+    ("io_uring_enter", None),
+    ("io_uring_register", None),
 ];
 
 /// The host's architecture and the ones it runs binaries of: a call through a 32-bit entry
@@ -142,11 +153,199 @@ pub fn default_profile(caps: &[String]) -> Value {
 }
 
 /// What `--security-opt` asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecurityOptions {
     pub no_new_privileges: bool,
     /// `seccomp=unconfined`.
     pub unconfined: bool,
+    /// `seccomp=PROFILE`: a profile in Docker's format (the file's JSON, read at create).
+    pub profile: Option<Value>,
+}
+
+/// The seccomp filter for a container holding `caps`: its profile's, else mini's own.
+pub fn profile_for(security: &SecurityOptions, caps: &[String]) -> Result<Value, String> {
+    match &security.profile {
+        Some(profile) => from_docker_profile(profile, caps, &kernel_release()),
+        None => Ok(default_profile(caps)),
+    }
+}
+
+/// Docker's client reads a `seccomp=FILE` profile and sends its JSON in place of the path; so
+/// does this, before anything is created. `unconfined` and `builtin` stay as they are.
+pub fn read_profile_files(opts: &[String]) -> Result<Vec<String>, String> {
+    opts.iter()
+        .map(|opt| {
+            let Some(path) = opt
+                .strip_prefix("seccomp=")
+                .or_else(|| opt.strip_prefix("seccomp:"))
+            else {
+                return Ok(opt.clone());
+            };
+            if matches!(path, "unconfined" | "builtin") || path.starts_with('{') {
+                return Ok(opt.clone());
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| format!("opening seccomp profile ({path}) failed: {err}"))?;
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|err| format!("decoding seccomp profile ({path}) failed: {err}"))?;
+            Ok(format!("seccomp={value}"))
+        })
+        .collect()
+}
+
+/// Go's name of this machine's architecture, which Docker's profiles filter rules by.
+#[cfg(target_arch = "x86_64")]
+const GO_ARCH: &str = "amd64";
+#[cfg(target_arch = "aarch64")]
+const GO_ARCH: &str = "arm64";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const GO_ARCH: &str = std::env::consts::ARCH;
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+}
+
+/// `major.minor` of a kernel release (`6.1.0-18-amd64` is (6, 1)).
+fn kernel_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+const ACTIONS: &[&str] = &[
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+];
+
+/// A profile in Docker's format, for a container holding `caps` on a kernel of `release`: the
+/// OCI `linux.seccomp` it makes (Docker's daemon does the same before it hands it to runc).
+pub fn from_docker_profile(
+    profile: &Value,
+    caps: &[String],
+    release: &str,
+) -> Result<Value, String> {
+    let bad = |what: String| format!("seccomp profile: {what}");
+    let object = profile
+        .as_object()
+        .ok_or_else(|| bad("not a JSON object".into()))?;
+    let action = |value: &Value, what: &str| -> Result<String, String> {
+        let action = value
+            .as_str()
+            .ok_or_else(|| bad(format!("{what} is missing")))?;
+        if !ACTIONS.contains(&action) {
+            return Err(bad(format!("{what} {action:?} is not supported")));
+        }
+        Ok(action.to_string())
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "defaultAction".into(),
+        json!(action(&profile["defaultAction"], "defaultAction")?),
+    );
+    if let Some(errno) = profile.get("defaultErrnoRet").filter(|v| !v.is_null()) {
+        out.insert("defaultErrnoRet".into(), errno.clone());
+    }
+    let listed = |key: &str| profile[key].as_array().filter(|a| !a.is_empty());
+    let architectures = match (listed("architectures"), listed("archMap")) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "both 'architectures' and 'archMap' are specified, use either one".into(),
+            ))
+        }
+        (Some(list), None) => list.clone(),
+        (None, Some(map)) => map
+            .iter()
+            .find(|entry| {
+                entry["architecture"]
+                    .as_str()
+                    .is_some_and(|a| ARCHITECTURES.first() == Some(&a))
+            })
+            .map(|entry| {
+                let mut list = vec![entry["architecture"].clone()];
+                if let Some(subs) = entry["subArchitectures"].as_array() {
+                    list.extend(subs.iter().cloned());
+                }
+                list
+            })
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    out.insert("architectures".into(), Value::Array(architectures));
+    if let Some(flags) = object.get("flags").filter(|v| !v.is_null()) {
+        out.insert("flags".into(), flags.clone());
+    }
+    let kernel = kernel_version(release);
+    let holds = |filter: &Value, key: &str, test: &dyn Fn(&str) -> bool| -> Option<bool> {
+        let list = filter[key].as_array().filter(|l| !l.is_empty())?;
+        Some(list.iter().filter_map(Value::as_str).all(test))
+    };
+    let has_cap = |cap: &str| caps.iter().any(|c| c == cap);
+    let at_least = |filter: &Value| -> Option<bool> {
+        let min = filter["minKernel"].as_str()?;
+        let min = kernel_version(min)?;
+        Some(kernel.is_some_and(|k| k >= min))
+    };
+    let mut syscalls = Vec::new();
+    for (i, rule) in profile["syscalls"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let includes = &rule["includes"];
+        // Every capability and the architecture, if listed; the kernel at least so new.
+        if holds(includes, "caps", &|c| has_cap(c)) == Some(false)
+            || includes["arches"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && !a.iter().any(|x| x == GO_ARCH))
+            || at_least(includes) == Some(false)
+        {
+            continue;
+        }
+        let excludes = &rule["excludes"];
+        if excludes["caps"]
+            .as_array()
+            .is_some_and(|a| a.iter().filter_map(Value::as_str).any(has_cap))
+            || excludes["arches"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == GO_ARCH))
+            || at_least(excludes) == Some(true)
+        {
+            continue;
+        }
+        let names = match (rule["name"].as_str(), rule["names"].as_array()) {
+            (Some(_), Some(names)) if !names.is_empty() => {
+                return Err(bad(format!(
+                    "rule {i} has both 'name' and 'names', use either one"
+                )))
+            }
+            (Some(name), _) => vec![json!(name)],
+            (None, Some(names)) => names.clone(),
+            (None, None) => return Err(bad(format!("rule {i} names no system call"))),
+        };
+        let mut call = serde_json::Map::new();
+        call.insert("names".into(), Value::Array(names));
+        call.insert(
+            "action".into(),
+            json!(action(&rule["action"], &format!("rule {i}'s action"))?),
+        );
+        for key in ["errnoRet", "args"] {
+            if let Some(value) = rule.get(key).filter(|v| !v.is_null()) {
+                call.insert(key.into(), value.clone());
+            }
+        }
+        syscalls.push(Value::Object(call));
+    }
+    out.insert("syscalls".into(), Value::Array(syscalls));
+    Ok(Value::Object(out))
 }
 
 /// Reads `--security-opt` values as Docker takes them (`no-new-privileges[:true|false]` or
@@ -163,10 +362,17 @@ pub fn parse_security_opts(opts: &[String]) -> Result<SecurityOptions, String> {
             ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
             ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
             ("seccomp", Some("unconfined")) => out.unconfined = true,
+            ("seccomp", Some("builtin")) => out.profile = None,
+            ("seccomp", Some(text)) if text.starts_with('{') => {
+                let profile: Value =
+                    serde_json::from_str(text).map_err(|err| format!("seccomp profile: {err}"))?;
+                // Checked now, so that a bad profile is refused before anything is created.
+                from_docker_profile(&profile, &[], "")?;
+                out.profile = Some(profile);
+            }
             ("seccomp", Some(path)) => {
                 return Err(format!(
-                    "seccomp profile {path:?}: mini runs its own profile or none \
-                     (seccomp=unconfined); profiles from files are not supported"
+                    "seccomp profile {path:?}: give the file at run or create, which read it"
                 ))
             }
             ("apparmor" | "label", Some(_)) => {}
@@ -203,6 +409,86 @@ mod tests {
         assert_eq!(admin["syscalls"].as_array().unwrap().len(), 1);
     }
 
+    fn kept(profile: &Value) -> Vec<String> {
+        profile["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|rule| rule["names"][0].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_docker_profile_keeps_the_rules_that_apply_to_the_container() {
+        let native = ARCHITECTURES[0];
+        let profile = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 1,
+            "archMap": [
+                {"architecture": "SCMP_ARCH_S390X", "subArchitectures": ["SCMP_ARCH_S390"]},
+                {"architecture": native, "subArchitectures": ["SCMP_ARCH_SUB"]},
+            ],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ALLOW",
+                 "excludes": {"caps": ["CAP_SYS_CHROOT"]}},
+                {"names": ["native"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"arches": [GO_ARCH]}},
+                {"names": ["foreign"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"arches": ["s390x"]}},
+                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"minKernel": "4.8"}},
+                {"name": "personality", "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            ],
+        });
+        let out = from_docker_profile(&profile, &["CAP_CHOWN".into()], "6.1.0-18-amd64").unwrap();
+        assert_eq!(out["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(out["defaultErrnoRet"], 1);
+        assert_eq!(out["architectures"], json!([native, "SCMP_ARCH_SUB"]));
+        assert_eq!(
+            kept(&out),
+            [
+                "read",
+                "chroot",
+                "native",
+                "ptrace",
+                "personality",
+                "clone3"
+            ]
+        );
+        assert_eq!(out["syscalls"][4]["args"][0]["value"], 8);
+        assert_eq!(out["syscalls"][5]["errnoRet"], 38);
+        let admin = ["CAP_SYS_ADMIN".to_string(), "CAP_SYS_CHROOT".to_string()];
+        let out = from_docker_profile(&profile, &admin, "4.4.0").unwrap();
+        assert_eq!(
+            kept(&out),
+            ["read", "mount", "native", "personality", "clone3"]
+        );
+    }
+
+    #[test]
+    fn a_docker_profile_that_cannot_be_read_is_refused_with_its_reason() {
+        let refused = |profile: Value| from_docker_profile(&profile, &[], "6.1").unwrap_err();
+        let both = refused(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}));
+        assert!(both.contains("'architectures' and 'archMap'"), "{both}");
+        let missing = refused(json!({"syscalls": []}));
+        assert!(missing.contains("defaultAction is missing"), "{missing}");
+        let notify = refused(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}));
+        assert!(notify.contains("SCMP_ACT_NOTIFY"), "{notify}");
+        let named = refused(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"name": "read", "names": ["write"], "action": "SCMP_ACT_ALLOW"}]}));
+        assert!(named.contains("'name' and 'names'"), "{named}");
+        let opts = parse_security_opts(&["seccomp={\"syscalls\": []}".into()]).unwrap_err();
+        assert!(opts.contains("defaultAction"), "{opts}");
+    }
+
     #[test]
     fn security_opts_parse_as_docker_takes_them() {
         let opts =
@@ -211,7 +497,8 @@ mod tests {
             opts(&["no-new-privileges"]).unwrap(),
             SecurityOptions {
                 no_new_privileges: true,
-                unconfined: false
+                unconfined: false,
+                profile: None,
             }
         );
         assert!(opts(&["no-new-privileges:true"]).unwrap().no_new_privileges);

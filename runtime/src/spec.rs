@@ -355,7 +355,7 @@ pub fn build(record: &ContainerRecord, user: &ResolvedUser, paths: &SpecPaths) -
     let security =
         crate::seccomp::parse_security_opts(&host.security_opt).map_err(Error::Invalid)?;
     if !host.privileged && !security.unconfined {
-        linux["seccomp"] = crate::seccomp::default_profile(&caps);
+        linux["seccomp"] = crate::seccomp::profile_for(&security, &caps).map_err(Error::Invalid)?;
     }
     if host.privileged {
         linux["devices"] = json!([]);

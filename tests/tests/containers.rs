@@ -976,6 +976,95 @@ fn seccomp_no_new_privileges_and_privileged() {
 }
 
 #[test]
+fn a_seccomp_profile_in_dockers_format() {
+    let (env, _registry) = lab(&["busybox"]);
+    // mkdir refused; chmod refused only to a container with SYS_ADMIN (an `includes` rule).
+    let profile = env.path("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["chmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO",
+                 "errnoRet": 1, "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+            ]
+        }"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let script = "touch /t && chmod 600 /t && echo chmod-ok && mkdir /d";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none", "--security-opt", &opt];
+        args.extend_from_slice(extra);
+        args.extend(["busybox", "sh", "-c", script]);
+        env.run(&args)
+    };
+    let out = run(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(text(&out.stdout), "chmod-ok\n");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--cap-add", "SYS_ADMIN"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(text(&out.stdout), "", "chmod was refused");
+
+    // The profile's JSON is kept in the record (the file may go), and exec runs under it.
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    std::fs::remove_file(&profile).unwrap();
+    let kept = inspect(&env, "p", "{{json .HostConfig.SecurityOpt}}");
+    assert!(
+        kept.starts_with(r#"["seccomp={"#) && kept.contains("mkdirat"),
+        "{kept}"
+    );
+    let out = env.run(&["exec", "p", "mkdir", "/x"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    env.run_ok(&["exec", "p", "touch", "/x"]);
+    env.run_ok(&["restart", "-t", "0", "p"]);
+    assert_eq!(
+        code(&env.run(&["exec", "p", "mkdir", "/y"])),
+        1,
+        "after a restart too"
+    );
+    env.run_ok(&["rm", "-f", "p"]);
+
+    let out = env.run(&["run", "--rm", "--security-opt", &opt, "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("opening seccomp profile (") && stderr(&out).contains("failed"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64"}], "syscalls": []}"#,
+    )
+    .unwrap();
+    let out = env.run(&["create", "--security-opt", &opt, "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("'architectures' and 'archMap'"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "", "nothing was created");
+}
+
+#[test]
 fn init_runs_first_forwards_signals_and_top_lists_the_processes() {
     let (env, _registry) = lab(&["busybox", "nginx"]);
     let ps = env.run_ok(&[

@@ -118,7 +118,7 @@ pub struct CreateArgs {
     /// Add network-scoped alias for the container (user networks)
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     network_alias: Vec<String>,
-    /// Security Options (no-new-privileges, seccomp=unconfined)
+    /// Security Options (no-new-privileges, seccomp=unconfined|builtin|PROFILE.json)
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     /// The image: NAME[:TAG|@DIGEST]
@@ -286,7 +286,8 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         mounts: args.mount.clone(),
         volumes_from: args.volumes_from.clone(),
         network_aliases: args.network_alias.clone(),
-        security_opt: args.security_opt.clone(),
+        security_opt: mini_runtime::seccomp::read_profile_files(&args.security_opt)
+            .map_err(|err| CliError::new(125, anyhow::anyhow!(err)))?,
     })
 }
 
