@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -787,7 +787,7 @@ impl Engine {
             r.state.stopped_by_user = false;
             r.state.restart_count = 0;
         })?;
-        let (mut child, report, client) = match self.spawn_monitor(id, attach) {
+        let (mut child, report, client) = match self.spawn_monitor(id, attach, record.config.tty) {
             Ok(spawned) => spawned,
             Err(err) => {
                 let _ = crate::networking::disconnect(&self.store, id);
@@ -887,16 +887,24 @@ impl Engine {
 
     /// Starts `mini __monitor ID` in its own session, without our stdio. Its report comes back
     /// on a pipe, its fd 3. `attach`: with a socket to us as its fd 4, our end returned.
+    /// With a terminal (`tty`), our window size is the first thing on that socket.
     fn spawn_monitor(
         &self,
         id: &str,
         attach: bool,
+        tty: bool,
     ) -> Result<(std::process::Child, OwnedFd, Option<UnixStream>)> {
         let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|err| Error::System(format!("creating the report pipe: {err}")))?;
         let (ours, theirs) = if attach {
             let (ours, theirs) = UnixStream::pair()
                 .map_err(|err| Error::System(format!("creating the attach socket: {err}")))?;
+            let size = crate::attach::window_size(std::io::stdin().as_fd())
+                .or_else(|| crate::attach::window_size(std::io::stdout().as_fd()));
+            if let (true, Some(size)) = (tty, size) {
+                // An empty socket takes a few bytes without blocking.
+                let _ = (&ours).write_all(&crate::attach::frame(crate::attach::RESIZE, &size));
+            }
             (Some(ours), Some(theirs))
         } else {
             (None, None)

@@ -77,7 +77,7 @@ pub fn run(
                 return 125;
             }
         };
-        let launched = launch(store, &record);
+        let launched = launch(store, &record, &mut hub);
         let mut running = match launched {
             Ok(running) => running,
             Err(err) => {
@@ -315,7 +315,7 @@ pub(crate) struct Running {
 }
 
 /// Creates and starts the container with libcontainer.
-fn launch(store: &ContainerStore, record: &ContainerRecord) -> Result<Running> {
+fn launch(store: &ContainerStore, record: &ContainerRecord, hub: &mut Hub) -> Result<Running> {
     let id = &record.id;
     let lc_root = store.libcontainer_root();
     std::fs::create_dir_all(&lc_root).map_err(Error::io(&lc_root))?;
@@ -384,6 +384,8 @@ fn launch(store: &ContainerStore, record: &ContainerRecord) -> Result<Running> {
             let master = master?;
             // Read only when poll says so; written (stdin) without ever blocking the monitor.
             set_nonblocking(master.as_fd());
+            // The first process sees the attached client's size from its first instruction.
+            hub.early_resize(master.as_fd());
             Output::Terminal { master }
         }
         (None, None) => unreachable!("a container has pipes or a terminal"),
@@ -851,6 +853,8 @@ struct Hub {
 struct Peer {
     stream: UnixStream,
     frames: Frames,
+    /// Frames read before the container started, for the loop to act on.
+    held: Vec<(u8, Vec<u8>)>,
 }
 
 impl Hub {
@@ -880,6 +884,7 @@ impl Hub {
         self.peers.push(Peer {
             stream,
             frames: Frames::default(),
+            held: Vec::new(),
         });
     }
 
@@ -900,12 +905,27 @@ impl Hub {
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
             Err(_) => return None,
         }
-        let mut frames = Vec::new();
+        let mut frames = std::mem::take(&mut peer.held);
         loop {
             match peer.frames.next_frame() {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => return Some(frames),
                 Err(attach::Garbled) => return None,
+            }
+        }
+    }
+
+    /// Before the container starts: the window size its first client sent (the `mini run -t`
+    /// that started it writes it before anything else) is given to its terminal.
+    fn early_resize(&mut self, master: BorrowedFd) {
+        if self.peers.is_empty() {
+            return;
+        }
+        for (kind, payload) in self.receive(0).unwrap_or_default() {
+            if kind == attach::RESIZE {
+                attach::set_window_size(master, &payload);
+            } else {
+                self.peers[0].held.push((kind, payload));
             }
         }
     }

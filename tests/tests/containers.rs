@@ -337,6 +337,15 @@ fn run_it_gives_a_terminal_of_the_callers_size() {
         "the caller's window size: {screen}"
     );
     assert!(screen.contains("sum=42 xterm"), "{screen}");
+    // The size is there before the first process's first instruction: no shell, no typing.
+    let out = on_a_terminal(
+        &env,
+        &["run", "-it", "--rm", "busybox", "stty", "size"],
+        31,
+        97,
+        b"",
+    );
+    assert_eq!(text(&out.stdout).trim(), "31 97", "{}", stderr(&out));
 }
 
 #[test]
