@@ -212,12 +212,8 @@ pub fn client(stream: UnixStream, options: &Options) -> Ended {
             outgoing.extend(frame(RESIZE, &size));
         }
     }
-    let saved_termios = if options.tty && options.stdin {
-        make_raw(stdin.as_fd())
-    } else {
-        None
-    };
-    let (signals, old_mask) = terminal_signals(options.sig_proxy);
+    let local = LocalTerminal::take(options.tty && options.stdin, options.sig_proxy);
+    let signals = &local.signals;
     let _ = stream.set_nonblocking(true);
     let mut stdin_open = options.stdin;
     let mut escape = Escape::new(options.detach_keys.clone());
@@ -357,16 +353,47 @@ pub fn client(stream: UnixStream, options: &Options) -> Ended {
     if !outgoing.is_empty() {
         let _ = nix::unistd::write(&stream, &outgoing);
     }
-    if let Some(termios) = saved_termios {
-        let _ = nix::sys::termios::tcsetattr(
-            stdin.as_fd(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &termios,
-        );
-    }
-    drop(signals);
-    let _ = old_mask.thread_set_mask();
     ended.unwrap_or(Ended::Lost)
+}
+
+/// This process's terminal and signals while it relays to a container: stdin's terminal raw
+/// when asked, and the signals a relay handles read from a signalfd (terminal_signals). Both
+/// are put back as they were when it is dropped.
+#[derive(Debug)]
+pub(crate) struct LocalTerminal {
+    saved: Option<nix::sys::termios::Termios>,
+    pub(crate) signals: Option<SignalFd>,
+    old_mask: SigSet,
+}
+
+impl LocalTerminal {
+    pub(crate) fn take(raw: bool, proxy: bool) -> LocalTerminal {
+        let saved = if raw {
+            make_raw(std::io::stdin().as_fd())
+        } else {
+            None
+        };
+        let (signals, old_mask) = terminal_signals(proxy);
+        LocalTerminal {
+            saved,
+            signals,
+            old_mask,
+        }
+    }
+}
+
+impl Drop for LocalTerminal {
+    fn drop(&mut self) {
+        if let Some(termios) = self.saved.take() {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &termios,
+            );
+        }
+        self.signals = None;
+        let _ = self.old_mask.thread_set_mask();
+    }
 }
 
 fn stdout() -> BorrowedFd<'static> {
@@ -382,7 +409,7 @@ fn stderr() -> BorrowedFd<'static> {
 /// SIGWINCH, and SIGINT and SIGTERM when they are to be proxied, blocked and read from a
 /// signalfd; the old mask, to put back. Not proxied, SIGINT and SIGTERM end this process as
 /// they would any other (Docker's client too).
-pub(crate) fn terminal_signals(proxy: bool) -> (Option<SignalFd>, SigSet) {
+fn terminal_signals(proxy: bool) -> (Option<SignalFd>, SigSet) {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGWINCH);
     let mut ending = SigSet::empty();
@@ -429,7 +456,7 @@ pub(crate) fn write_all(fd: BorrowedFd, mut bytes: &[u8]) -> nix::Result<()> {
 }
 
 /// Puts a terminal in raw mode; returns its old settings (None if it is not a terminal).
-pub(crate) fn make_raw(fd: BorrowedFd) -> Option<nix::sys::termios::Termios> {
+fn make_raw(fd: BorrowedFd) -> Option<nix::sys::termios::Termios> {
     use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
     let old = tcgetattr(fd).ok()?;
     let mut raw = old.clone();

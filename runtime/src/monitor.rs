@@ -533,14 +533,13 @@ impl Running {
         let terminal = matches!(self.output, Output::Terminal { .. });
         // A terminal has one stream: stdout and stderr both come through the pty master.
         let mut outputs_open = [true, !terminal];
-        let mut status = None;
-        let mut drain_deadline: Option<Instant> = None;
+        let mut ending = Ending::default();
         // Input the container has not read yet; it holds back more from the clients.
         let mut pending: Vec<u8> = Vec::new();
         let mut close_stdin = false;
 
         loop {
-            if let Some(deadline) = drain_deadline {
+            if let Some(deadline) = ending.drain_deadline {
                 if Instant::now() >= deadline || outputs_open == [false, false] {
                     break;
                 }
@@ -559,11 +558,11 @@ impl Running {
                     fds.push(PollFd::new(stdin, PollFlags::POLLOUT));
                 }
             }
-            if let (Some(fd), None) = (&pidfd, status) {
+            if let (Some(fd), None) = (&pidfd, ending.status) {
                 sources.push(Source::Exit);
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
             }
-            if drain_deadline.is_none() {
+            if ending.drain_deadline.is_none() {
                 if let Some(listener) = &hub.listener {
                     sources.push(Source::Accept);
                     fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
@@ -575,33 +574,9 @@ impl Running {
                     }
                 }
             }
-            let timeout = match (drain_deadline, pidfd.is_none()) {
-                (Some(_), _) => PollTimeout::from(50u16),
-                (None, true) => PollTimeout::from(100u16),
-                (None, false) => PollTimeout::NONE,
+            let Some(ready) = ending.wait(self.pid, pidfd.is_some(), &mut fds, &sources) else {
+                break;
             };
-            match poll(&mut fds, timeout) {
-                Ok(0) => {
-                    if pidfd.is_none() && status.is_none() {
-                        status = try_wait(self.pid);
-                        if status.is_some() {
-                            drain_deadline = Some(Instant::now() + Duration::from_millis(500));
-                        }
-                    } else if drain_deadline.is_some() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-            }
-            let ready: Vec<Source> = fds
-                .iter()
-                .zip(&sources)
-                .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
-                .map(|(_, source)| *source)
-                .collect();
             drop(fds);
             let mut gone = Vec::new();
             for source in ready {
@@ -637,8 +612,7 @@ impl Running {
                         }
                     }
                     Source::Exit => {
-                        status = try_wait(self.pid).or(Some(255));
-                        drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                        ending.exited(try_wait(self.pid).unwrap_or(255));
                     }
                     Source::Accept => hub.accept(),
                     Source::Signal => {}
@@ -685,12 +659,10 @@ impl Running {
         if let Some(log) = log.as_mut() {
             let _ = log.flush();
         }
-        status
-            .or_else(|| {
-                let _ = waitpid(self.pid, None);
-                Some(255)
-            })
-            .unwrap_or(255)
+        ending.status.unwrap_or_else(|| {
+            let _ = waitpid(self.pid, None);
+            255
+        })
     }
 
     /// For `mini exec -t`: relays between our own terminal and the process's until it exits;
@@ -704,19 +676,14 @@ impl Running {
         let pidfd = process::pidfd(self.pid.as_raw());
         let stdin = std::io::stdin();
         attach::copy_window_size(stdin.as_fd(), master);
-        let saved_termios = if forward_stdin {
-            attach::make_raw(stdin.as_fd())
-        } else {
-            None
-        };
-        let (signals, old_mask) = attach::terminal_signals(true);
+        let local = attach::LocalTerminal::take(forward_stdin, true);
+        let signals = &local.signals;
         let mut stdin_open = forward_stdin;
         let mut output_open = true;
-        let mut status = None;
-        let mut drain_deadline: Option<Instant> = None;
+        let mut ending = Ending::default();
 
         loop {
-            if let Some(deadline) = drain_deadline {
+            if let Some(deadline) = ending.drain_deadline {
                 if Instant::now() >= deadline || !output_open {
                     break;
                 }
@@ -727,11 +694,11 @@ impl Running {
                 sources.push(Source::Out(0));
                 fds.push(PollFd::new(master, PollFlags::POLLIN));
             }
-            if stdin_open && drain_deadline.is_none() {
+            if stdin_open && ending.drain_deadline.is_none() {
                 sources.push(Source::Stdin);
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
-            if let (Some(fd), None) = (&pidfd, status) {
+            if let (Some(fd), None) = (&pidfd, ending.status) {
                 sources.push(Source::Exit);
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
             }
@@ -743,33 +710,9 @@ impl Running {
                     PollFlags::POLLIN,
                 ));
             }
-            let timeout = match (drain_deadline, pidfd.is_none()) {
-                (Some(_), _) => PollTimeout::from(50u16),
-                (None, true) => PollTimeout::from(100u16),
-                (None, false) => PollTimeout::NONE,
+            let Some(ready) = ending.wait(self.pid, pidfd.is_some(), &mut fds, &sources) else {
+                break;
             };
-            match poll(&mut fds, timeout) {
-                Ok(0) => {
-                    if pidfd.is_none() && status.is_none() {
-                        status = try_wait(self.pid);
-                        if status.is_some() {
-                            drain_deadline = Some(Instant::now() + Duration::from_millis(500));
-                        }
-                    } else if drain_deadline.is_some() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-            }
-            let ready: Vec<Source> = fds
-                .iter()
-                .zip(&sources)
-                .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
-                .map(|(_, source)| *source)
-                .collect();
             for source in ready {
                 match source {
                     Source::Out(_) => {
@@ -793,8 +736,7 @@ impl Running {
                         }
                     }
                     Source::Exit => {
-                        status = try_wait(self.pid).or(Some(255));
-                        drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                        ending.exited(try_wait(self.pid).unwrap_or(255));
                     }
                     Source::Signal => {
                         if let Some(Ok(Some(info))) = signals.as_ref().map(|s| s.read_signal()) {
@@ -813,21 +755,63 @@ impl Running {
                 }
             }
         }
-        if let Some(termios) = saved_termios {
-            let _ = nix::sys::termios::tcsetattr(
-                stdin.as_fd(),
-                nix::sys::termios::SetArg::TCSANOW,
-                &termios,
-            );
+        drop(local);
+        ending.status.unwrap_or_else(|| {
+            let _ = waitpid(self.pid, None);
+            255
+        })
+    }
+}
+
+/// How far a relay loop has got with its process's end: its status once known, and until when
+/// output is still drained after it (processes it left behind may still write for a moment).
+#[derive(Debug, Default)]
+struct Ending {
+    status: Option<i32>,
+    drain_deadline: Option<Instant>,
+}
+
+impl Ending {
+    fn exited(&mut self, status: i32) {
+        self.status = Some(status);
+        self.drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+    }
+
+    /// One wait of a relay loop on `fds` (for `sources`): the sources that are ready (none
+    /// yet, perhaps), or None when the loop is over. Without a pidfd, `pid` is polled.
+    fn wait(
+        &mut self,
+        pid: Pid,
+        has_pidfd: bool,
+        fds: &mut [PollFd],
+        sources: &[Source],
+    ) -> Option<Vec<Source>> {
+        let timeout = match (self.drain_deadline, has_pidfd) {
+            (Some(_), _) => PollTimeout::from(50u16),
+            (None, false) => PollTimeout::from(100u16),
+            (None, true) => PollTimeout::NONE,
+        };
+        match poll(fds, timeout) {
+            Ok(0) => {
+                if !has_pidfd && self.status.is_none() {
+                    if let Some(status) = try_wait(pid) {
+                        self.exited(status);
+                    }
+                } else if self.drain_deadline.is_some() {
+                    return None;
+                }
+                Some(Vec::new())
+            }
+            Ok(_) => Some(
+                fds.iter()
+                    .zip(sources)
+                    .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
+                    .map(|(_, source)| *source)
+                    .collect(),
+            ),
+            Err(nix::errno::Errno::EINTR) => Some(Vec::new()),
+            Err(_) => None,
         }
-        drop(signals);
-        let _ = old_mask.thread_set_mask();
-        status
-            .or_else(|| {
-                let _ = waitpid(self.pid, None);
-                Some(255)
-            })
-            .unwrap_or(255)
     }
 }
 
