@@ -29,7 +29,7 @@ use oci_spec::runtime::{
 };
 
 use crate::error::{launch_error, Error, Result};
-use crate::monitor::{console_socket_path, receive_master, Running};
+use crate::monitor::{console_socket_path, receive_master, relay_terminal};
 use crate::record::ContainerRecord;
 use crate::store::ContainerStore;
 use crate::user;
@@ -221,9 +221,7 @@ fn run(
             }
         };
         drop(listener);
-        return Ok(Some(
-            Running::terminal(pid, master).relay(options.interactive),
-        ));
+        return Ok(Some(relay_terminal(pid, &master, options.interactive)));
     }
     loop {
         match nix::sys::wait::waitpid(pid, None) {

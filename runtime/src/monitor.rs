@@ -307,9 +307,9 @@ enum Output {
     Terminal { master: OwnedFd },
 }
 
-/// A launched container, or a process `mini exec -t` started in one.
+/// A launched container.
 #[derive(Debug)]
-pub(crate) struct Running {
+struct Running {
     pid: Pid,
     output: Output,
 }
@@ -495,14 +495,6 @@ pub(crate) fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
 }
 
 impl Running {
-    /// A process of ours (`pid`, a child) on the terminal whose master is `master`.
-    pub(crate) fn terminal(pid: Pid, master: OwnedFd) -> Running {
-        Running {
-            pid,
-            output: Output::Terminal { master },
-        }
-    }
-
     /// The container's stdin as the monitor writes it: the pipe for `-i`, or the terminal.
     fn stdin(&self) -> Option<BorrowedFd<'_>> {
         match &self.output {
@@ -664,103 +656,98 @@ impl Running {
             255
         })
     }
+}
 
-    /// For `mini exec -t`: relays between our own terminal and the process's until it exits;
-    /// returns Docker's exit code for it. `forward_stdin`: our stdin goes to its terminal, ours
-    /// set raw meanwhile.
-    pub(crate) fn relay(&mut self, forward_stdin: bool) -> i32 {
-        let Output::Terminal { master } = &self.output else {
-            return try_wait(self.pid).unwrap_or(255);
-        };
-        let master = master.as_fd();
-        let pidfd = process::pidfd(self.pid.as_raw());
-        let stdin = std::io::stdin();
-        attach::copy_window_size(stdin.as_fd(), master);
-        let local = attach::LocalTerminal::take(forward_stdin, true);
-        let signals = &local.signals;
-        let mut stdin_open = forward_stdin;
-        let mut output_open = true;
-        let mut ending = Ending::default();
+/// For `mini exec -t`: relays between our own terminal and that of `pid` (a child of ours)
+/// until it exits; returns Docker's exit code for it. `forward_stdin`: our stdin goes to its
+/// terminal, ours set raw meanwhile.
+pub(crate) fn relay_terminal(pid: Pid, master: &OwnedFd, forward_stdin: bool) -> i32 {
+    let master = master.as_fd();
+    let pidfd = process::pidfd(pid.as_raw());
+    let stdin = std::io::stdin();
+    attach::copy_window_size(stdin.as_fd(), master);
+    let local = attach::LocalTerminal::take(forward_stdin, true);
+    let signals = &local.signals;
+    let mut stdin_open = forward_stdin;
+    let mut output_open = true;
+    let mut ending = Ending::default();
 
-        loop {
-            if let Some(deadline) = ending.drain_deadline {
-                if Instant::now() >= deadline || !output_open {
-                    break;
-                }
-            }
-            let mut sources = Vec::new();
-            let mut fds = Vec::new();
-            if output_open {
-                sources.push(Source::Out(0));
-                fds.push(PollFd::new(master, PollFlags::POLLIN));
-            }
-            if stdin_open && ending.drain_deadline.is_none() {
-                sources.push(Source::Stdin);
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-            if let (Some(fd), None) = (&pidfd, ending.status) {
-                sources.push(Source::Exit);
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(signals) = &signals {
-                sources.push(Source::Signal);
-                // SAFETY: the signalfd outlives this iteration.
-                fds.push(PollFd::new(
-                    unsafe { BorrowedFd::borrow_raw(signals.as_raw_fd()) },
-                    PollFlags::POLLIN,
-                ));
-            }
-            let Some(ready) = ending.wait(self.pid, pidfd.is_some(), &mut fds, &sources) else {
+    loop {
+        if let Some(deadline) = ending.drain_deadline {
+            if Instant::now() >= deadline || !output_open {
                 break;
-            };
-            for source in ready {
-                match source {
-                    Source::Out(_) => {
-                        let mut buf = [0u8; 32 * 1024];
-                        match nix::unistd::read(master.as_raw_fd(), &mut buf) {
-                            Ok(0) | Err(_) => output_open = false,
-                            Ok(n) => {
-                                // SAFETY: fd 1 is ours for the life of the process.
-                                let out = unsafe { BorrowedFd::borrow_raw(1) };
-                                let _ = attach::write_all(out, &buf[..n]);
-                            }
-                        }
-                    }
-                    Source::Stdin => {
-                        let mut buf = [0u8; 4096];
-                        match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
-                            Ok(0) | Err(_) => stdin_open = false,
-                            Ok(n) => {
-                                let _ = attach::write_all(master, &buf[..n]);
-                            }
-                        }
-                    }
-                    Source::Exit => {
-                        ending.exited(try_wait(self.pid).unwrap_or(255));
-                    }
-                    Source::Signal => {
-                        if let Some(Ok(Some(info))) = signals.as_ref().map(|s| s.read_signal()) {
-                            match Signal::try_from(info.ssi_signo as i32) {
-                                Ok(Signal::SIGWINCH) => {
-                                    attach::copy_window_size(stdin.as_fd(), master)
-                                }
-                                Ok(signal) => {
-                                    let _ = nix::sys::signal::kill(self.pid, signal);
-                                }
-                                Err(_) => {}
-                            }
-                        }
-                    }
-                    Source::Accept | Source::Peer(_) => {}
-                }
             }
         }
-        drop(local);
-        ending.status.unwrap_or_else(|| {
-            let _ = waitpid(self.pid, None);
-            255
-        })
+        let mut sources = Vec::new();
+        let mut fds = Vec::new();
+        if output_open {
+            sources.push(Source::Out(0));
+            fds.push(PollFd::new(master, PollFlags::POLLIN));
+        }
+        if stdin_open && ending.drain_deadline.is_none() {
+            sources.push(Source::Stdin);
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if let (Some(fd), None) = (&pidfd, ending.status) {
+            sources.push(Source::Exit);
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(signals) = &signals {
+            sources.push(Source::Signal);
+            // SAFETY: the signalfd outlives this iteration.
+            fds.push(PollFd::new(
+                unsafe { BorrowedFd::borrow_raw(signals.as_raw_fd()) },
+                PollFlags::POLLIN,
+            ));
+        }
+        let Some(ready) = ending.wait(pid, pidfd.is_some(), &mut fds, &sources) else {
+            break;
+        };
+        for source in ready {
+            match source {
+                Source::Out(_) => {
+                    let mut buf = [0u8; 32 * 1024];
+                    match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                        Ok(0) | Err(_) => output_open = false,
+                        Ok(n) => {
+                            // SAFETY: fd 1 is ours for the life of the process.
+                            let out = unsafe { BorrowedFd::borrow_raw(1) };
+                            let _ = attach::write_all(out, &buf[..n]);
+                        }
+                    }
+                }
+                Source::Stdin => {
+                    let mut buf = [0u8; 4096];
+                    match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                        Ok(0) | Err(_) => stdin_open = false,
+                        Ok(n) => {
+                            let _ = attach::write_all(master, &buf[..n]);
+                        }
+                    }
+                }
+                Source::Exit => {
+                    ending.exited(try_wait(pid).unwrap_or(255));
+                }
+                Source::Signal => {
+                    if let Some(Ok(Some(info))) = signals.as_ref().map(|s| s.read_signal()) {
+                        match Signal::try_from(info.ssi_signo as i32) {
+                            Ok(Signal::SIGWINCH) => attach::copy_window_size(stdin.as_fd(), master),
+                            Ok(signal) => {
+                                let _ = nix::sys::signal::kill(pid, signal);
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
+                Source::Accept | Source::Peer(_) => {}
+            }
+        }
     }
+    drop(local);
+    ending.status.unwrap_or_else(|| {
+        let _ = waitpid(pid, None);
+        255
+    })
 }
 
 /// How far a relay loop has got with its process's end: its status once known, and until when

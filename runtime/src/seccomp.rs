@@ -282,11 +282,19 @@ pub fn from_docker_profile(
         out.insert("flags".into(), flags.clone());
     }
     let kernel = kernel_version(release);
-    let holds = |filter: &Value, key: &str, test: &dyn Fn(&str) -> bool| -> Option<bool> {
-        let list = filter[key].as_array().filter(|l| !l.is_empty())?;
-        Some(list.iter().filter_map(Value::as_str).all(test))
+    // A filter's list (`caps`, `arches`); empty when it has none.
+    let strings = |filter: &Value, key: &str| -> Vec<String> {
+        filter[key]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let has_cap = |cap: &str| caps.iter().any(|c| c == cap);
+    let has_cap = |cap: &String| caps.contains(cap);
     let at_least = |filter: &Value| -> Option<bool> {
         let min = filter["minKernel"].as_str()?;
         let min = kernel_version(min)?;
@@ -300,23 +308,15 @@ pub fn from_docker_profile(
         .iter()
         .enumerate()
     {
-        let includes = &rule["includes"];
-        // Every capability and the architecture, if listed; the kernel at least so new.
-        if holds(includes, "caps", &|c| has_cap(c)) == Some(false)
-            || includes["arches"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty() && !a.iter().any(|x| x == GO_ARCH))
+        // Included: every capability listed, this architecture if any are listed, the kernel
+        // at least so new. Excluded: any capability or architecture listed, a new enough kernel.
+        let (includes, excludes) = (&rule["includes"], &rule["excludes"]);
+        let arches = strings(includes, "arches");
+        if !strings(includes, "caps").iter().all(has_cap)
+            || !(arches.is_empty() || arches.iter().any(|a| a == GO_ARCH))
             || at_least(includes) == Some(false)
-        {
-            continue;
-        }
-        let excludes = &rule["excludes"];
-        if excludes["caps"]
-            .as_array()
-            .is_some_and(|a| a.iter().filter_map(Value::as_str).any(has_cap))
-            || excludes["arches"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == GO_ARCH))
+            || strings(excludes, "caps").iter().any(has_cap)
+            || strings(excludes, "arches").iter().any(|a| a == GO_ARCH)
             || at_least(excludes) == Some(true)
         {
             continue;

@@ -367,18 +367,26 @@ pub fn run(context: &Context, args: RunArgs) -> CliResult {
         detach_keys,
         sig_proxy: args.sig_proxy && !args.create.tty,
     };
-    start_attached(&engine, &id, &options)
+    let started = engine.start(&id, true)?;
+    let record = engine.store.load(&id).map_err(CliError::one)?;
+    attached(&engine, &record, started, &options)
 }
 
-/// Starts a container with this process attached to it, until it ends or the user detaches.
-fn start_attached(engine: &Engine, id: &str, options: &attach::Options) -> CliResult {
-    match engine.start(id, true)? {
-        Started::Attached(stream) => {
-            let record = engine.store.load(id).map_err(CliError::one)?;
-            relay(engine, &record, stream, options, OnDetach::Quiet)
+/// What follows an attached start: relaying until the container ends or the user detaches.
+/// A container that ran already is attached to as `attach` would (Docker's `start -a`).
+fn attached(
+    engine: &Engine,
+    record: &mini_runtime::ContainerRecord,
+    started: Started,
+    options: &attach::Options,
+) -> CliResult {
+    let stream = match started {
+        Started::Attached(stream) => stream,
+        Started::Running(_) | Started::AlreadyRunning => {
+            attach::connect(&engine.store.runroot, record.short_id()).map_err(CliError::one)?
         }
-        Started::Running(_) | Started::AlreadyRunning => Ok(()),
-    }
+    };
+    relay(engine, record, stream, options, OnDetach::Quiet)
 }
 
 pub fn start(context: &Context, args: StartArgs) -> CliResult {
@@ -399,15 +407,8 @@ pub fn start(context: &Context, args: StartArgs) -> CliResult {
             detach_keys,
             sig_proxy: !record.config.tty,
         };
-        return match engine.start(&record.id, true).map_err(CliError::one)? {
-            Started::Attached(stream) => relay(&engine, &record, stream, &options, OnDetach::Quiet),
-            // Docker attaches to a running container as `attach` would.
-            Started::Running(_) | Started::AlreadyRunning => {
-                let stream = attach::connect(&engine.store.runroot, record.short_id())
-                    .map_err(CliError::one)?;
-                relay(&engine, &record, stream, &options, OnDetach::Quiet)
-            }
-        };
+        let started = engine.start(&record.id, true).map_err(CliError::one)?;
+        return attached(&engine, &record, started, &options);
     }
     let mut failed = false;
     for name in &args.containers {
