@@ -232,6 +232,16 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
+    // Containers' records, logs and layers are root's alone (runtime's access.rs): no command
+    // of another user reads any state, and none runs before both state folders pass the check.
+    if !mini_runtime::access::is_root() {
+        eprintln!("{}", mini_runtime::access::NEEDS_ROOT);
+        return ExitCode::from(EXIT_ENGINE_ERROR);
+    }
+    if let Err(err) = mini_runtime::access::prepare(&cli.root, &cli.runroot) {
+        eprintln!("Error: {err}");
+        return ExitCode::from(EXIT_ENGINE_ERROR);
+    }
     // The two commands whose processes enter containers run from a view of mini's binary that
     // cannot be written (sealed.rs).
     if matches!(

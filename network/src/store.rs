@@ -159,7 +159,15 @@ fn lock(path: &Path) -> Result<StoreLock> {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
-        let mut file = File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Made anew for root alone, never opened through a link.
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)

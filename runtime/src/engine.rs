@@ -284,7 +284,7 @@ impl Engine {
             std::fs::write(&path, text).map_err(Error::io(&path))?;
         }
         let log = self.store.log_path(&record.id);
-        std::fs::write(&log, b"").map_err(Error::io(&log))?;
+        crate::access::write_private(&log, b"", crate::access::LOG_MODE)?;
         Ok(())
     }
 
@@ -878,11 +878,12 @@ impl Engine {
             },
         )?;
         let bundle = self.store.bundle_dir(&record.id);
-        std::fs::create_dir_all(&bundle).map_err(Error::io(&bundle))?;
+        crate::access::private_dir(&bundle)?;
         let bytes = serde_json::to_vec_pretty(&spec).expect("specs serialize");
         // Made again at every start and read only by the runs after it: no rename or fsync.
+        // The spec holds the container's environment: root alone reads it.
         let path = bundle.join("config.json");
-        std::fs::write(&path, bytes).map_err(Error::io(&path))
+        crate::access::write_private(&path, &bytes, crate::access::FILE_MODE)
     }
 
     /// Starts `mini __monitor ID` in its own session, without our stdio. Its report comes back

@@ -166,7 +166,7 @@ fn run(
     let process_path = store.runroot.join(format!("exec-{token}.json"));
     let bytes =
         serde_json::to_vec(process).map_err(|err| Error::System(format!("exec process: {err}")))?;
-    std::fs::write(&process_path, bytes).map_err(Error::io(&process_path))?;
+    crate::access::write_private(&process_path, &bytes, crate::access::FILE_MODE)?;
     let _remove = Removal(vec![process_path.clone()]);
 
     let mut builder = ContainerBuilder::new(record.id.clone(), SyscallType::Linux)
@@ -184,6 +184,7 @@ fn run(
     if tty {
         let path = console_socket_path(&store.runroot, &format!("exec-{token}"));
         let listener = UnixListener::bind(&path).map_err(Error::io(&path))?;
+        crate::access::private_socket(&path)?;
         builder = builder.with_console_socket(Some(&path));
         console = Some((listener, Removal(vec![path])));
     } else {

@@ -9,6 +9,7 @@
 //! spec.rs, start the monitor) -> `monitor::run` (libcontainer create + start, log, wait, restart
 //! policy, teardown).
 
+pub mod access;
 pub mod attach;
 pub mod config;
 pub mod cp;

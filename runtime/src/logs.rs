@@ -31,7 +31,13 @@ pub struct Writer {
 
 impl Writer {
     pub fn open(path: &Path) -> std::io::Result<Writer> {
-        let file = File::options().create(true).append(true).open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .mode(crate::access::LOG_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
         Ok(Writer {
             file,
             pending: [Vec::new(), Vec::new()],

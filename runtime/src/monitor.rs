@@ -334,6 +334,7 @@ fn launch(store: &ContainerStore, record: &ContainerRecord, hub: &mut Hub) -> Re
         let path = console_socket_path(&store.runroot, record.short_id());
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(Error::io(&path))?;
+        crate::access::private_socket(&path)?;
         builder = builder.with_console_socket(Some(&path));
         console = Some((listener, path));
         None
@@ -835,6 +836,7 @@ impl Hub {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).ok();
         if let Some(listener) = &listener {
+            let _ = crate::access::private_socket(&path);
             let _ = listener.set_nonblocking(true);
         }
         let mut hub = Hub {

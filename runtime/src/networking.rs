@@ -561,7 +561,7 @@ fn ensure_dns(store: &ContainerStore, network: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let lock = dns_lock_path(store, network);
     let dir = lock.parent().expect("a folder");
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    crate::access::private_dir(dir)?;
     match Lock::try_acquire(&lock)? {
         None => return Ok(()),
         Some(free) => drop(free),
@@ -657,7 +657,11 @@ pub fn serve_dns(store: &ContainerStore, network: &str) -> Result<()> {
         return Ok(());
     };
     let pid_path = lock_path.with_extension("pid");
-    std::fs::write(&pid_path, std::process::id().to_string()).map_err(Error::io(&pid_path))?;
+    crate::access::write_private(
+        &pid_path,
+        std::process::id().to_string().as_bytes(),
+        crate::access::FILE_MODE,
+    )?;
     let upstreams =
         dns::upstreams(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
     dns::serve(socket, &networks.dns_records(network), network, upstreams);

@@ -274,7 +274,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}", std::process::id()));
     let result = (|| {
-        let mut file = File::create(&temp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Records hold containers' environments: root alone reads them. A temporary name left
+        // by a write that died goes first; a new one is made, never opened through a link.
+        let _ = std::fs::remove_file(&temp);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(crate::access::FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)

@@ -27,7 +27,7 @@ pub struct ContainerStore {
 impl ContainerStore {
     pub fn open(root: &Path, runroot: &Path) -> Result<ContainerStore> {
         let dir = root.join("containers");
-        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        crate::access::private_dir(&dir)?;
         Ok(ContainerStore {
             root: root.to_path_buf(),
             dir,
@@ -130,7 +130,7 @@ impl ContainerStore {
             });
         }
         let dir = self.container_dir(&record.id);
-        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        crate::access::private_dir(&dir)?;
         self.save(record)
     }
 
