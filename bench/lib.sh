@@ -28,10 +28,9 @@ m() { "$mini" --root "$work/root" --runroot "$work/run" --config "$work/config.t
 bench_cleanup() { :; }
 cleanup() {
   bench_cleanup
-  nft delete table ip mini-bench 2>/dev/null || true
-  ip link delete minibench0 2>/dev/null || true
+  # Everything the benchmark's instance made: containers, bridge, nft table, accept rules, cgroups.
+  m system reset -f || echo "$0: mini system reset of the benchmark's instance failed" >&2
   kill $registry 2>/dev/null; wait $registry 2>/dev/null || true
-  find /sys/fs/cgroup -maxdepth 2 -name mini-bench -type d -exec rmdir {} + 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,14 +46,20 @@ pull_lab() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# ms COMMAND...: microseconds the command took (the name is history); the benchmark stops if it fails.
+# ms COMMAND...: microseconds the command took (the name is history). A failing command ends
+# the benchmark with its error: ms and times run in command substitutions, so each exits
+# non-zero and `x=$(times ...)` then ends the script (set -e), whose EXIT trap cleans up.
 ms() {
   local start end
   start=$(date +%s%N)
-  "$@" >/dev/null 2>"$work/last.err" || { echo "$0: $* failed: $(cat "$work/last.err")" >&2; kill -TERM $$; }
+  "$@" >/dev/null 2>"$work/last.err" </dev/null || { echo "$0: $* failed: $(cat "$work/last.err")" >&2; exit 1; }
   end=$(date +%s%N)
   echo $(((end - start) / 1000))
 }
 # times COMMAND...: the median over $runs runs, in microseconds.
-times() { local out=(); for _ in $(seq "$runs"); do out+=("$(ms "$@")"); done; printf '%s\n' "${out[@]}" | median; }
+times() {
+  local out=() one
+  for _ in $(seq "$runs"); do one=$(ms "$@") || exit 1; out+=("$one"); done
+  printf '%s\n' "${out[@]}" | median
+}
 ratio() { echo "scale=2; $1 / $2" | bc; }

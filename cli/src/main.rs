@@ -109,6 +109,9 @@ enum Command {
     Volume(commands::volume::VolumeCommand),
     /// Copy files/folders between a container and the local filesystem
     Cp(commands::cp::CpArgs),
+    /// Manage mini
+    #[command(subcommand)]
+    System(commands::system::SystemCommand),
     /// The per-container monitor (started by mini itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -292,6 +295,7 @@ fn main() -> ExitCode {
         }
         Command::Network(command) => commands::network::run(&context, command),
         Command::Volume(command) => commands::volume::run(&context, command),
+        Command::System(command) => commands::system::run(&context, command),
         Command::Cp(args) | Command::Container(ContainerCommand::Cp(args)) => {
             commands::cp::run(&context, args)
         }

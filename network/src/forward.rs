@@ -189,6 +189,42 @@ fn removals(listing: &str, access: &Access) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The bridge a rule of mini's names in its comment (`mini network NAME (BRIDGE): ...`).
+fn bridge_of(line: &str) -> Option<&str> {
+    let comment = line.split("--comment \"mini network ").nth(1)?;
+    let (_, rest) = comment.split_once(" (")?;
+    let (bridge, _) = rest.split_once("): ")?;
+    Some(bridge)
+}
+
+/// The `-D` commands that remove mini's rules whose bridge `exists` says is gone.
+fn vanished(listing: &str, exists: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .filter(|l| l.starts_with("-A "))
+        .filter(|l| bridge_of(l).is_some_and(|bridge| !exists(bridge)))
+        .map(|l| {
+            let mut words = split_words(l);
+            words[0] = "-D".to_string();
+            words
+        })
+        .collect()
+}
+
+/// Removes mini's rules for bridges that are gone (deleted by hand, or by a mini that died
+/// half way), whichever instance made them: a rule for a missing link lets nothing through
+/// today, but would let through whatever link takes its name tomorrow (`network reload`,
+/// `system reset`).
+pub fn remove_vanished() -> Result<()> {
+    let Some(text) = listing() else {
+        return Ok(());
+    };
+    for args in vanished(&text, crate::link::exists) {
+        iptables(&args)?;
+    }
+    Ok(())
+}
+
 /// Removes the network's rules (`mini network rm`); none there is fine.
 pub fn remove(access: &Access) -> Result<()> {
     let Some(text) = listing() else {
@@ -265,5 +301,19 @@ mod tests {
             bridge: "mini1",
         };
         assert!(super::removals(DOCKER, &other).is_empty());
+    }
+
+    #[test]
+    fn rules_of_vanished_bridges_are_found_by_the_bridge_their_comment_names() {
+        assert_eq!(
+            bridge_of(DOCKER.lines().nth(10).unwrap()),
+            Some("mini0"),
+            "{DOCKER}"
+        );
+        assert_eq!(bridge_of("-A FORWARD -o docker0 -j DOCKER"), None);
+        assert!(vanished(DOCKER, |b| b == "mini0").is_empty());
+        let gone = vanished(DOCKER, |_| false);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0][..4], ["-D", "DOCKER-USER", "-i", "mini0"]);
     }
 }

@@ -126,6 +126,18 @@ impl Engine {
         runroot: &std::path::Path,
         config: &std::path::Path,
     ) -> Result<Engine> {
+        let engine = Engine::open_as_found(root, runroot, config)?;
+        engine.after_boot()?;
+        Ok(engine)
+    }
+
+    /// As [`Engine::open`], without the start-of-boot work (repairs, restart policies): for
+    /// `system reset`, which would only undo it.
+    pub fn open_as_found(
+        root: &std::path::Path,
+        runroot: &std::path::Path,
+        config: &std::path::Path,
+    ) -> Result<Engine> {
         let network_config = mini_network::NetworkConfig::load(config)?;
         let config = crate::config::RuntimeConfig::load(config)?;
         std::fs::create_dir_all(runroot).map_err(Error::io(runroot))?;
@@ -145,7 +157,6 @@ impl Engine {
             network_config,
             volumes: crate::volumes::VolumeStore::open(root)?,
         };
-        engine.after_boot()?;
         Ok(engine)
     }
 

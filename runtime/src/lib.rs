@@ -24,6 +24,7 @@ pub mod networking;
 pub mod options;
 pub mod process;
 pub mod record;
+pub mod reset;
 pub mod sealed;
 pub mod seccomp;
 pub mod spec;

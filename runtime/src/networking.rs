@@ -525,6 +525,7 @@ pub fn reload(
             bridge,
         })?;
     }
+    mini_network::forward::remove_vanished()?;
     drop(_firewall);
     for (name, _, _) in &nets {
         let running = records

@@ -170,54 +170,39 @@ impl TestEnv {
         format!("{base}{n}")
     }
 
-    /// Removes the bridge and the nft table mini keeps for this test's default network, as
-    /// Docker keeps docker0: only when no container is left on them (what is left then is a
-    /// leak, and the leak check reports it).
-    fn remove_default_network(&self) {
-        let table = self.nft_table();
-        let listing = crate::host::output(
-            std::process::Command::new("nft").args(["list", "table", "ip", &table]),
-        );
-        let text = String::from_utf8_lossy(&listing.stdout);
-        if listing.status.success() && !text.contains("ctr-") {
-            let _ = std::process::Command::new("nft")
-                .args(["delete", "table", "ip", &table])
-                .output();
-        }
-        let bridge = self.bridge_name();
-        let ports = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        if ports == 0
-            && std::path::Path::new("/sys/class/net")
-                .join(&bridge)
-                .exists()
-        {
-            let _ = std::process::Command::new("ip")
-                .args(["link", "delete", &bridge])
-                .output();
-        }
-    }
-
     /// The cgroup this test's containers' cgroups go below.
     pub fn cgroup_parent(&self) -> String {
         format!("/mini-{}", self.tag)
     }
 
-    /// Removes this test's cgroup parent from every hierarchy where it is empty (mini keeps
-    /// it, as Docker keeps /docker); a container's cgroup still below it is a leak and stays.
-    fn remove_cgroup_parent(&self) {
-        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return;
-        };
-        let name = format!("mini-{}", self.tag);
-        let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
-        for entry in entries.flatten() {
-            dirs.push(entry.path().join(&name));
+    /// What mini keeps for an instance while it lives, as Docker keeps docker0 and /docker:
+    /// the default network's bridge, nft table and accept rules, and the cgroup parent. Any
+    /// other resource still there when a test ends is a leak of the test's containers.
+    fn kept_by_the_instance(&self, leak: &Leak) -> bool {
+        match leak {
+            Leak::Link { name } => *name == self.bridge_name(),
+            Leak::NftTable { name, .. } => *name == self.nft_table(),
+            Leak::IptablesRule { rule } => rule.contains(&format!("({})", self.bridge_name())),
+            Leak::Cgroup { path } => path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("mini-{}", self.tag)),
+            _ => false,
         }
-        for dir in dirs {
-            let _ = std::fs::remove_dir(dir);
+    }
+
+    /// `mini system reset -f` on this test's instance: what it printed when it failed.
+    fn reset(&self) -> Option<String> {
+        if !self.root.exists() && !self.runroot.exists() {
+            return None;
         }
+        let out = host::output(self.mini().args(["system", "reset", "-f"]));
+        (!out.status.success()).then(|| {
+            format!(
+                "mini system reset -f failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })
     }
 
     /// A path inside this test's folder.
@@ -238,11 +223,23 @@ impl Default for TestEnv {
 }
 
 impl Drop for TestEnv {
+    /// Leaks of the test's containers are looked for first; then `mini system reset` takes the
+    /// instance away, and whatever it could not take away is a leak too.
     fn drop(&mut self) {
-        self.remove_cgroup_parent();
-        self.remove_default_network();
-        let found = self.leaks();
-        let errors = leaks::clean(&found);
+        let mut found: Vec<Leak> = self
+            .leaks()
+            .into_iter()
+            .filter(|leak| !self.kept_by_the_instance(leak))
+            .collect();
+        let mut errors = leaks::clean(&found);
+        let reset_failed = self.reset();
+        let after = self.leaks();
+        errors.extend(leaks::clean(&after));
+        for leak in after {
+            if !found.contains(&leak) {
+                found.push(leak);
+            }
+        }
         // Never delete through a mount that survived the cleanup: it could be a host folder.
         let still_mounted = self.leaks().iter().any(|l| matches!(l, Leak::Mount { .. }));
         if still_mounted {
@@ -253,12 +250,15 @@ impl Drop for TestEnv {
         } else if let Err(err) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("warning: cannot remove {}: {err}", self.dir.display());
         }
-        if found.is_empty() || std::thread::panicking() {
+        if (found.is_empty() && reset_failed.is_none()) || std::thread::panicking() {
             return;
         }
         let mut report = format!("test leaked {} resource(s) on the host:", found.len());
         for leak in &found {
             report.push_str(&format!("\n  - {leak}"));
+        }
+        if let Some(failure) = reset_failed {
+            report.push_str(&format!("\nand {failure}"));
         }
         if !errors.is_empty() {
             report.push_str("\nand cleaning them up failed:");

@@ -16,6 +16,7 @@ pub mod ps;
 pub mod pull;
 pub mod rmi;
 pub mod run;
+pub mod system;
 pub mod tag;
 pub mod top;
 pub mod volume;

@@ -1,0 +1,58 @@
+//! `mini system ...`: commands about the whole instance. `reset` (Podman's name) removes
+//! everything the instance made; the work is the engine's (runtime's reset.rs).
+
+use std::io::IsTerminal;
+
+use clap::{Args, Subcommand};
+
+use crate::context::{CliError, CliResult, Context};
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove every container, image, network and volume of this instance, and its state
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(context: &Context, command: SystemCommand) -> CliResult {
+    match command {
+        SystemCommand::Reset(args) => reset(context, args),
+    }
+}
+
+fn reset(context: &Context, args: ResetArgs) -> CliResult {
+    if !args.force {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::new(
+                125,
+                anyhow::anyhow!(
+                    "system reset removes everything of this instance and needs a yes: run it on a terminal, or with -f (--force)"
+                ),
+            ));
+        }
+        let warning = format!(
+            "This will remove:\n        - all containers\n        - all images\n        - all networks, the default bridge's included, and their firewall rules\n        - all volumes\n        - all state under {} and {}",
+            context.root.display(),
+            context.runroot.display()
+        );
+        if !super::confirm(&warning) {
+            return Ok(());
+        }
+    }
+    let engine =
+        mini_runtime::Engine::open_as_found(&context.root, &context.runroot, &context.config)?;
+    let failures = mini_runtime::reset::reset(&engine);
+    if failures.is_empty() {
+        return Ok(());
+    }
+    for failure in &failures {
+        eprintln!("Error: {failure}");
+    }
+    Err(CliError::reported(125))
+}
