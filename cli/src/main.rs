@@ -171,6 +171,9 @@ struct MonitorArgs {
     /// Where to report how the launch went
     #[arg(long)]
     report_fd: Option<i32>,
+    /// The start lock, held until the launch has been reported
+    #[arg(long)]
+    start_lock_fd: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,7 +214,13 @@ fn monitor(context: &Context, args: MonitorArgs) -> ExitCode {
         // SAFETY: the mini that started us connected this socket for us alone.
         unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) }
     });
-    let code = mini_runtime::monitor::run(&store, &args.id, client, report);
+    let start_lock = args.start_lock_fd.map(|fd| {
+        // SAFETY: as for the report pipe above.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the mini that started us passed its start lock at this descriptor.
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+    });
+    let code = mini_runtime::monitor::run(&store, &args.id, client, report, start_lock);
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 

@@ -204,14 +204,20 @@ impl Engine {
         let ready = self
             .make_mount_sources(&mut record, &mut made, &mut to_fill)
             .and_then(|()| self.store.create(&record));
-        if let Err(err) = ready {
-            for name in &made {
-                let _ = self.volumes.remove(name);
+        let creating = match ready {
+            Ok(creating) => creating,
+            Err(err) => {
+                for name in &made {
+                    let _ = self.volumes.remove(name);
+                }
+                return Err(err);
             }
-            return Err(err);
-        }
+        };
         drop(volumes_lock);
         let prepared = self.prepare(&record, image, &to_fill);
+        if prepared.is_ok() {
+            self.store.created(&record.id, creating);
+        }
         if let Err(err) = prepared {
             let _ = self.layers.remove_container_layer(&record.id);
             let _ = self.store.delete(&record.id);
@@ -673,21 +679,33 @@ impl Engine {
         if record.is_running() && !monitor_alive(&record) {
             return self.repair(id);
         }
-        if !record.is_running() && !record.network_settings.endpoints.is_empty() {
+        if self.half_started(&record) {
             return self.repair_half_start(id);
         }
         Ok(record)
     }
 
-    /// A record that names an endpoint but is not running: a start died between connecting
-    /// and recording the container as running. Undone unless a start is under way right now (it holds start.lock).
+    /// A container that is not running but holds what only a running one may: an endpoint
+    /// (address, veth, port rules), its mounted root file system, or a bundle. A start that was
+    /// cut off (the client killed, say) leaves that; [`Engine::repair_half_start`] undoes it.
+    fn half_started(&self, record: &ContainerRecord) -> bool {
+        !record.is_running()
+            && (!record.network_settings.endpoints.is_empty()
+                || self.layers.container_layer_mounted(&record.id)
+                || self.store.bundle_dir(&record.id).exists())
+    }
+
+    /// A record that is not running but holds what a running one holds
+    /// ([`Engine::half_started`]): a start died between mounting or connecting and recording
+    /// the container as running. Undone unless a start is under way right now (it holds
+    /// start.lock).
     fn repair_half_start(&self, id: &str) -> Result<ContainerRecord> {
         let path = self.store.container_dir(id).join("start.lock");
         let Some(_start) = Lock::try_acquire(&path)? else {
             return self.store.load(id);
         };
         let record = self.store.load(id)?;
-        if !record.is_running() && !record.network_settings.endpoints.is_empty() {
+        if self.half_started(&record) {
             // The monitor may have got as far as creating the container before it died.
             monitor::cleanup_libcontainer(&self.store, id);
             crate::networking::disconnect(&self.store, id)?;
@@ -702,12 +720,20 @@ impl Engine {
         self.get(&id)
     }
 
-    /// Every container, repaired where needed, newest first.
+    /// Every container, repaired where needed, newest first. Containers whose `create` died
+    /// half way are removed first, as if they had never been asked for.
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        for id in self.store.abandoned() {
+            if let Ok(record) = self.store.load(&id) {
+                let _ = self.layers.remove_container_layer(&id);
+                let _ = crate::volumes::remove_anonymous(&self.store, &record);
+            }
+            let _ = self.store.delete(&id);
+        }
         let mut records = Vec::new();
         for record in self.store.list()? {
-            let needs_repair = (record.is_running() && !monitor_alive(&record))
-                || (!record.is_running() && !record.network_settings.endpoints.is_empty());
+            let needs_repair =
+                (record.is_running() && !monitor_alive(&record)) || self.half_started(&record);
             if needs_repair {
                 if let Ok(record) = self.get(&record.id) {
                     records.push(record);
@@ -798,14 +824,15 @@ impl Engine {
             r.state.stopped_by_user = false;
             r.state.restart_count = 0;
         })?;
-        let (mut child, report, client) = match self.spawn_monitor(id, attach, record.config.tty) {
-            Ok(spawned) => spawned,
-            Err(err) => {
-                let _ = crate::networking::disconnect(&self.store, id);
-                monitor::release_rootfs(&self.store, &self.layers, id);
-                return Err(err);
-            }
-        };
+        let (mut child, report, client) =
+            match self.spawn_monitor(id, attach, record.config.tty, &_start) {
+                Ok(spawned) => spawned,
+                Err(err) => {
+                    let _ = crate::networking::disconnect(&self.store, id);
+                    monitor::release_rootfs(&self.store, &self.layers, id);
+                    return Err(err);
+                }
+            };
         let report = read_report(report);
         match report {
             Some(Report { pid: Some(pid), .. }) => {
@@ -900,11 +927,15 @@ impl Engine {
     /// Starts `mini __monitor ID` in its own session, without our stdio. Its report comes back
     /// on a pipe, its fd 3. `attach`: with a socket to us as its fd 4, our end returned.
     /// With a terminal (`tty`), our window size is the first thing on that socket.
+    /// The monitor inherits the start lock as its fd 5 and holds it until it has reported: a
+    /// start whose client was killed is still under way while the monitor launches, and must
+    /// not be undone as a half start by another command meanwhile.
     fn spawn_monitor(
         &self,
         id: &str,
         attach: bool,
         tty: bool,
+        start_lock: &Lock,
     ) -> Result<(std::process::Child, OwnedFd, Option<UnixStream>)> {
         let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|err| Error::System(format!("creating the report pipe: {err}")))?;
@@ -933,7 +964,9 @@ impl Engine {
             .arg(MONITOR_COMMAND)
             .arg(id)
             .arg("--report-fd")
-            .arg("3");
+            .arg("3")
+            .arg("--start-lock-fd")
+            .arg("5");
         if attach {
             command.arg("--attach-fd").arg("4");
         }
@@ -944,6 +977,7 @@ impl Engine {
             .current_dir("/");
         let report_fd = report_w.as_raw_fd();
         let attach_fd = theirs.as_ref().map_or(-1, |s| s.as_raw_fd());
+        let lock_fd = start_lock.as_fd().as_raw_fd();
         // SAFETY: between fork and exec the closure only calls async-signal-safe functions
         // (setsid, dup2) and touches no memory shared with other threads.
         unsafe {
@@ -952,6 +986,9 @@ impl Engine {
                     return Err(std::io::Error::last_os_error());
                 }
                 if attach_fd >= 0 && libc::dup2(attach_fd, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::dup2(lock_fd, 5) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -1024,7 +1061,11 @@ impl Engine {
     /// `mini rm`: removes a stopped container (`force`: kills a running one first;
     /// `volumes`: its anonymous volumes too, as `rm -v`).
     pub fn remove(&self, text: &str, force: bool, volumes: bool) -> Result<ContainerRecord> {
-        let record = self.find(text)?;
+        let id = self.store.resolve(text)?;
+        // A start under way (its monitor launching, even if its client was killed) finishes
+        // first: undoing it half way would leave what the launch makes next (its cgroup).
+        let _start = Lock::acquire(&self.store.container_dir(&id).join("start.lock"))?;
+        let record = self.get(&id)?;
         if record.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(
@@ -1049,6 +1090,7 @@ impl Engine {
         let id = record.id.clone();
         let _lock = self.store.lock(&id)?;
         monitor::cleanup_libcontainer(&self.store, &id);
+        crate::reset::remove_container_cgroup(&record.cgroup_path())?;
         // Under the container's lock: `undo`, not `disconnect`, which would take it again.
         let mut current = self.store.load(&id)?;
         crate::networking::undo(&self.store, &mut current)?;

@@ -51,8 +51,11 @@ pub fn run(
     id: &str,
     client: Option<UnixStream>,
     report: Option<OwnedFd>,
+    start_lock: Option<OwnedFd>,
 ) -> i32 {
     let mut report = report.map(std::fs::File::from);
+    // Held until the first launch has been reported (engine.rs, spawn_monitor).
+    let mut start_lock = start_lock;
     // Whatever the mini that started us had blocked, the monitor's signals are its own.
     let _ = SigSet::empty().thread_set_mask();
     let mut hub = Hub::open(&store.runroot, id, client);
@@ -137,6 +140,7 @@ pub fn run(
             },
         );
         report = None;
+        start_lock.take();
 
         let started = Instant::now();
         let log = logs::Writer::open(&store.log_path(id)).ok();

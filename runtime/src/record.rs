@@ -311,6 +311,13 @@ pub struct Lock {
     pub path: PathBuf,
 }
 
+impl std::os::fd::AsFd for Lock {
+    /// The locked file: a process that inherits it holds the lock too, until it closes it.
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._file.as_fd()
+    }
+}
+
 fn open_lock_file(path: &Path) -> Result<File> {
     File::options()
         .create(true)

@@ -289,6 +289,33 @@ fn remove_cgroups(parent: &str, ids: &[String]) -> Result<()> {
     first.map_or(Ok(()), Err)
 }
 
+/// Removes a container's cgroup (`record.cgroup_path()`) from every hierarchy, ending what
+/// still runs in it: `rm` calls it after libcontainer's own delete, which leaves the cgroup
+/// when its state was already gone (a launch cut off half way).
+pub fn remove_container_cgroup(path: &str) -> Result<()> {
+    let relative = path.trim_matches('/');
+    if relative.is_empty() {
+        return Ok(());
+    }
+    let mut first = None;
+    let mut hierarchies = vec![PathBuf::from("/sys/fs/cgroup")];
+    for entry in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            hierarchies.push(entry.path());
+        }
+    }
+    for hierarchy in hierarchies {
+        if let Err(err) = end_cgroup(&hierarchy.join(relative)) {
+            first.get_or_insert(err);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
 /// Kills what runs in one container's cgroup and removes it (a killed process leaves its
 /// cgroup a moment later: retried while busy, for a few seconds).
 fn end_cgroup(dir: &Path) -> Result<()> {

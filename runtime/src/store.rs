@@ -89,8 +89,18 @@ impl ContainerStore {
         Ok(record)
     }
 
-    /// The ids of every container with a record.
+    /// The ids of every container with a record, but those still being made (they appear
+    /// when their `create` is done, as in Docker).
     pub fn ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .ids_with_records()?
+            .into_iter()
+            .filter(|id| !self.creating(id))
+            .collect())
+    }
+
+    /// The ids of every container with a record, being made or not.
+    fn ids_with_records(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(Error::io(&self.dir))? {
             let entry = entry.map_err(Error::io(&self.dir))?;
@@ -120,10 +130,17 @@ impl ContainerStore {
         resolve_in(&records, text)
     }
 
-    /// Writes a new record, taking its name. Fails if the name is taken.
-    pub fn create(&self, record: &ContainerRecord) -> Result<()> {
+    /// Writes a new record, taking its name (fails if the name is taken, by a container being
+    /// made too). Returns the create lock: the container stays out of sight until it is given
+    /// back through [`ContainerStore::created`], and is removed as abandoned if its maker dies.
+    pub fn create(&self, record: &ContainerRecord) -> Result<Lock> {
         let _names = self.lock_names()?;
-        if let Some(other) = self.list()?.iter().find(|r| r.name == record.name) {
+        let taken = self
+            .ids_with_records()?
+            .iter()
+            .filter_map(|id| self.load(id).ok())
+            .find(|r| r.name == record.name);
+        if let Some(other) = taken {
             return Err(Error::NameInUse {
                 name: record.name.clone(),
                 id: other.id.clone(),
@@ -131,7 +148,58 @@ impl ContainerStore {
         }
         let dir = self.container_dir(&record.id);
         crate::access::private_dir(&dir)?;
-        self.save(record)
+        let creating = Lock::acquire(&self.create_lock_path(&record.id))?;
+        self.save(record)?;
+        Ok(creating)
+    }
+
+    fn create_lock_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("create.lock")
+    }
+
+    /// The end of a create: the container is whole, and visible from now on. The lock file
+    /// goes while it is still held, so nobody takes a finished container for an abandoned one.
+    pub fn created(&self, id: &str, creating: Lock) {
+        let _ = std::fs::remove_file(self.create_lock_path(id));
+        drop(creating);
+    }
+
+    /// Whether the container is still being made (or its maker died half way).
+    fn creating(&self, id: &str) -> bool {
+        self.create_lock_path(id).exists()
+    }
+
+    /// Containers whose `create` died half way (the client killed, say): a record with the
+    /// create lock's file still there and nobody holding it. Their maker is gone for good.
+    pub fn abandoned(&self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !is_id(&id) {
+                continue;
+            }
+            let path = self.create_lock_path(&id);
+            // Opened, never made: a file made here would look like an abandoned create.
+            let Ok(file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // being made right now
+            }
+            // Still the same file: its maker did not finish (a finished one removed it first).
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+                _ => false,
+            };
+            if same {
+                ids.push(id);
+            }
+        }
+        ids
     }
 
     /// Deletes a container's folder.

@@ -214,6 +214,23 @@ impl LayerStore {
         Ok(merged)
     }
 
+    /// Whether container `id`'s root filesystem is mounted on the host now: its `merged`
+    /// folder is on another file system than the folder that holds it. Two `stat`s.
+    pub fn container_layer_mounted(&self, id: &str) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        if check_id(id).is_err() {
+            return false;
+        }
+        let dir = self.dir().join(id);
+        match (
+            std::fs::metadata(dir.join("merged")),
+            std::fs::metadata(&dir),
+        ) {
+            (Ok(merged), Ok(dir)) => merged.dev() != dir.dev(),
+            _ => false,
+        }
+    }
+
     /// Unmounts container `id`'s root filesystem; not mounted is fine.
     pub fn unmount_container_layer(&self, id: &str) -> Result<()> {
         check_id(id)?;

@@ -106,3 +106,93 @@ fn a_reset_killed_half_way_finishes_when_run_again() {
         );
     }
 }
+
+#[test]
+fn a_run_whose_client_is_killed_leaves_nothing_held_once_looked_at() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    // Killed at points spread over create, mount, connect and the monitor's start.
+    for (n, delay) in [2u64, 6, 10, 15, 20, 30, 45, 70].into_iter().enumerate() {
+        let name = format!("cut{n}");
+        let mut child = env
+            .mini()
+            .args([
+                "run", "-d", "--name", &name, "-p", "80", "busybox", "sleep", "300",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The next command that looks at it repairs what the cut-off start left, once the
+        // monitor (which outlives its client) has finished launching, if it got that far.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while held(&env)
+            .iter()
+            .any(|l| l.to_string().contains("__monitor"))
+            && !env
+                .run_ok(&["ps", "--format", "{{.Names}}"])
+                .contains(&name)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = env.run_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+        let line = status.lines().find(|l| l.starts_with(&format!("{name} ")));
+        let Some(line) = line else {
+            continue; // killed before the record was made: nothing to hold
+        };
+        if line.contains(" Up ") {
+            env.run_ok(&["rm", "-f", &name]);
+            continue; // it got all the way: a running container may hold all of it
+        }
+        let id = env
+            .run_ok(&["inspect", "-f", "{{.Id}}", &name])
+            .trim()
+            .to_string();
+        let held: Vec<String> = held(&env)
+            .iter()
+            .map(|l| l.to_string())
+            .filter(|l| {
+                l.contains(&id)
+                    || l.contains(&id[..12])
+                    || l.contains("veth")
+                    || l.contains("netns")
+            })
+            .collect();
+        assert!(
+            held.is_empty(),
+            "{name} ({line}) killed at {delay} ms holds {held:?}"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(&id),
+            "{name} killed at {delay} ms is still mounted"
+        );
+        let table = mini_tests::host::output(std::process::Command::new("nft").args([
+            "list",
+            "table",
+            "ip",
+            &env.nft_table(),
+        ]));
+        let table = text(&table.stdout);
+        assert!(
+            !table.contains(&id[..12]),
+            "{name} killed at {delay} ms has port rules:\n{table}"
+        );
+        // And it starts and goes as any stopped container.
+        env.run_ok(&["start", &name]);
+        env.run_ok(&["rm", "-f", &name]);
+    }
+    // Creates that were cut off left no container layer behind once ps looked.
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+    let layers: Vec<String> = std::fs::read_dir(env.root.join("overlay"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("-init"))
+        .collect();
+    assert!(layers.is_empty(), "half-made container layers: {layers:?}");
+}
