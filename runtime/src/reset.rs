@@ -255,18 +255,8 @@ fn remove_cgroups(parent: &str, ids: &[String]) -> Result<()> {
     if parent.is_empty() {
         return Ok(());
     }
-    let mut hierarchies = vec![PathBuf::from("/sys/fs/cgroup")];
-    for entry in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            hierarchies.push(entry.path());
-        }
-    }
     let mut first = None;
-    for hierarchy in hierarchies {
+    for hierarchy in hierarchies() {
         let base = hierarchy.join(parent);
         if !base.is_dir() {
             continue;
@@ -298,22 +288,27 @@ pub fn remove_container_cgroup(path: &str) -> Result<()> {
         return Ok(());
     }
     let mut first = None;
-    let mut hierarchies = vec![PathBuf::from("/sys/fs/cgroup")];
+    for hierarchy in hierarchies() {
+        if let Err(err) = end_cgroup(&hierarchy.join(relative)) {
+            first.get_or_insert(err);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// The cgroup file system and, on cgroup v1, each hierarchy mounted below it.
+fn hierarchies() -> Vec<PathBuf> {
+    let mut all = vec![PathBuf::from("/sys/fs/cgroup")];
     for entry in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
         .flatten()
     {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            hierarchies.push(entry.path());
+            all.push(entry.path());
         }
     }
-    for hierarchy in hierarchies {
-        if let Err(err) = end_cgroup(&hierarchy.join(relative)) {
-            first.get_or_insert(err);
-        }
-    }
-    first.map_or(Ok(()), Err)
+    all
 }
 
 /// Kills what runs in one container's cgroup and removes it (a killed process leaves its
