@@ -87,7 +87,12 @@ impl TestEnv {
 
     /// As `mini`, with the binary at `program` (a copy of it, say).
     pub fn mini_from(&self, program: &Path) -> Command {
-        let mut cmd = match &self.netns {
+        self.mini_in(program, self.netns.as_deref())
+    }
+
+    /// As `mini_from`, in network namespace `netns` (None: the host's).
+    fn mini_in(&self, program: &Path, netns: Option<&str>) -> Command {
+        let mut cmd = match netns {
             None => Command::new(program),
             Some(netns) => {
                 // Only the network namespace: mounts, cgroups and processes stay the host's.
@@ -195,7 +200,16 @@ impl TestEnv {
         if !self.root.exists() && !self.runroot.exists() {
             return None;
         }
-        let out = host::output(self.mini().args(["system", "reset", "-f"]));
+        // The test's own host namespace may be gone by now: its links and rules went with it,
+        // and the rest (mounts, processes, cgroups, folders) is the host's.
+        let netns = self
+            .netns
+            .as_deref()
+            .filter(|n| Path::new("/run/netns").join(n).exists());
+        let out = host::output(
+            self.mini_in(&host::mini_bin(), netns)
+                .args(["system", "reset", "-f"]),
+        );
         (!out.status.success()).then(|| {
             format!(
                 "mini system reset -f failed ({}): {}",

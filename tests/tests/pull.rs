@@ -648,7 +648,8 @@ fn registry_errors_and_a_full_disk_fail_cleanly() {
             "-t",
             "tmpfs",
             "-o",
-            "size=8m",
+            // 0700: mini refuses a root that every user may write (tmpfs's default, 1777).
+            "size=8m,mode=0700",
             "small",
             small.to_str().unwrap(),
         ],
