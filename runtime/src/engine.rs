@@ -214,11 +214,7 @@ impl Engine {
             }
         };
         drop(volumes_lock);
-        let prepared = self.prepare(&record, image, &to_fill);
-        if prepared.is_ok() {
-            self.store.created(&record.id, creating);
-        }
-        if let Err(err) = prepared {
+        if let Err(err) = self.prepare(&record, image, &to_fill) {
             let _ = self.layers.remove_container_layer(&record.id);
             let _ = self.store.delete(&record.id);
             let _lock = self.volumes.lock();
@@ -227,6 +223,7 @@ impl Engine {
             }
             return Err(err);
         }
+        self.store.created(&record.id, creating);
         Ok(record)
     }
 

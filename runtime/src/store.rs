@@ -179,7 +179,9 @@ impl ContainerStore {
         let mut ids = Vec::new();
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
-            if !is_id(&id) {
+            // The record is written after the create lock is taken: a record means the lock
+            // was held once, so a free lock now cannot be a create that has not locked yet.
+            if !is_id(&id) || !entry.path().join("config.json").exists() {
                 continue;
             }
             let path = self.create_lock_path(&id);

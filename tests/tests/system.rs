@@ -18,6 +18,20 @@ fn held(env: &TestEnv) -> Vec<mini_tests::leaks::Leak> {
         .collect()
 }
 
+/// Runs `mini ARGS...` and kills it (SIGKILL) `delay` ms in, wherever it is by then.
+fn killed_after(env: &TestEnv, args: &[&str], delay: u64) {
+    let mut child = env
+        .mini()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(delay));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Fills the instance with one of everything that holds host resources.
 fn populate(env: &TestEnv) {
     env.run_ok(&[
@@ -82,16 +96,7 @@ fn a_reset_killed_half_way_finishes_when_run_again() {
     // Killed at several points of its work: each time the next reset finishes the job.
     for delay in [5u64, 40, 120] {
         populate(&env);
-        let mut child = env
-            .mini()
-            .args(["system", "reset", "-f"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = child.kill();
-        let _ = child.wait();
+        killed_after(&env, &["system", "reset", "-f"], delay);
         let out = env.run(&["system", "reset", "-f"]);
         assert_eq!(
             code(&out),
@@ -114,18 +119,10 @@ fn a_run_whose_client_is_killed_leaves_nothing_held_once_looked_at() {
     // Killed at points spread over create, mount, connect and the monitor's start.
     for (n, delay) in [2u64, 6, 10, 15, 20, 30, 45, 70].into_iter().enumerate() {
         let name = format!("cut{n}");
-        let mut child = env
-            .mini()
-            .args([
-                "run", "-d", "--name", &name, "-p", "80", "busybox", "sleep", "300",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = child.kill();
-        let _ = child.wait();
+        let run = [
+            "run", "-d", "--name", &name, "-p", "80", "busybox", "sleep", "300",
+        ];
+        killed_after(&env, &run, delay);
         // The next command that looks at it repairs what the cut-off start left, once the
         // monitor (which outlives its client) has finished launching, if it got that far.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
