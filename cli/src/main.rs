@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod human;
+mod output;
 mod sealed;
 mod template;
 
@@ -61,6 +62,20 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::save::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::export::ImportArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::export::ExportArgs),
     /// Log in to a registry
     Login(commands::login::LoginArgs),
     /// Log out from a registry
@@ -160,6 +175,12 @@ enum ContainerCommand {
     Port(commands::port::PortArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(commands::cp::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::export::ExportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -192,6 +213,14 @@ enum ImageCommand {
     Inspect(commands::image_inspect::ImageInspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::save::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::export::ImportArgs),
 }
 
 /// `mini __monitor ID`: runs until the container ends for good; exits with its code.
@@ -357,6 +386,27 @@ fn main() -> ExitCode {
         }
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             commands::history::run(&context, args)
+        }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            commands::push::run(&context, args)
+        }
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
+            commands::save::save(&context, args)
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
+            commands::save::load(&context, args)
+        }
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            commands::export::import(&context, args)
+        }
+        Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
+            commands::commit::run(&context, args)
+        }
+        Command::Diff(args) | Command::Container(ContainerCommand::Diff(args)) => {
+            commands::diff::run(&context, args)
+        }
+        Command::Export(args) | Command::Container(ContainerCommand::Export(args)) => {
+            commands::export::export(&context, args)
         }
         Command::Login(args) => commands::login::login(&context, args),
         Command::Logout(args) => commands::login::logout(&context, args),

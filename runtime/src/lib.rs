@@ -11,11 +11,13 @@
 
 pub mod access;
 pub mod attach;
+pub mod commit;
 pub mod config;
 pub mod cp;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod instructions;
 pub mod logs;
 pub mod monitor;
 pub mod mounts;
@@ -33,6 +35,7 @@ pub mod tree;
 pub mod user;
 pub mod volumes;
 
+pub use commit::{CommitOptions, ImportOptions};
 pub use cp::{CopyEnd, CopyOptions};
 pub use engine::{CreateOptions, Engine, Started, MONITOR_COMMAND};
 pub use error::{Error, Result};

@@ -154,6 +154,12 @@ impl ImageStore {
 
     /// Records an image and points the reference's tag (if it has one) at it.
     pub fn add(&self, reference: &ImageRef, record: ImageRecord) -> Result<()> {
+        self.record(&record, std::slice::from_ref(reference))
+    }
+
+    /// Records an image (adding to the repo digests of one already known) and points each of
+    /// `tags` that names a tag at it.
+    pub fn record(&self, record: &ImageRecord, tags: &[ImageRef]) -> Result<()> {
         self.update(|file| {
             let entry = file
                 .images
@@ -164,8 +170,10 @@ impl ImageStore {
                     entry.repo_digests.push(repo_digest.clone());
                 }
             }
-            if let Some(tag) = reference.full_tagged() {
-                file.tags.insert(tag, record.id.clone());
+            for reference in tags {
+                if let Some(tag) = reference.full_tagged() {
+                    file.tags.insert(tag, record.id.clone());
+                }
             }
         })
     }

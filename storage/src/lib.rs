@@ -16,13 +16,17 @@
 //! <root>/overlay/<chain>/lower  the short ids of the layers below it, uppermost first
 //! ```
 
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
 pub mod images;
 pub mod layers;
+pub mod make;
+pub mod pack;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod rootfs;
 pub mod unpack;
@@ -33,5 +37,6 @@ pub use error::Error;
 pub use images::{ImageRecord, ImageStore, ListedImage, Removal};
 pub use layers::LayerStore;
 pub use pull::{check_login, PullEvent, PullOptions, PullOutcome, Puller};
+pub use push::{PushEvent, Pushed};
 pub use reference::ImageRef;
 pub use rootfs::ContainerLayer;

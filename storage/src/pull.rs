@@ -418,7 +418,12 @@ impl Puller {
 }
 
 /// A registry client for one host: plain http when `insecure`.
-fn client_for(host: &str, insecure: bool) -> Client {
+pub(crate) fn client_for(host: &str, insecure: bool) -> Client {
+    client_with(host, insecure, false)
+}
+
+/// As [`client_for`]; `monolithic` pushes each blob in one request (its stream as the body).
+pub(crate) fn client_with(host: &str, insecure: bool, monolithic: bool) -> Client {
     // TLS goes through rustls with ring; installing the provider twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::new(ClientConfig {
@@ -428,6 +433,7 @@ fn client_for(host: &str, insecure: bool) -> Client {
             ClientProtocol::Https
         },
         max_concurrent_download: CONCURRENT_DOWNLOADS,
+        use_monolithic_push: monolithic,
         connect_timeout: Some(std::time::Duration::from_secs(15)),
         read_timeout: Some(std::time::Duration::from_secs(60)),
         ..Default::default()
@@ -650,7 +656,7 @@ fn choose_platform(entries: &[IndexEntry], wanted: &str) -> Result<String> {
 }
 
 /// What a registry's refusal means, whatever form oci-client gave it.
-enum Failure {
+pub(crate) enum Failure {
     /// No such repository, tag or manifest.
     NotFound,
     /// Credentials missing or refused; the detail says what the registry said.
@@ -661,7 +667,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn of(err: oci_client::errors::OciDistributionError) -> Failure {
+    pub(crate) fn of(err: oci_client::errors::OciDistributionError) -> Failure {
         use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
         match err {
             E::ImageManifestNotFoundError(_) => Failure::NotFound,

@@ -1,8 +1,11 @@
 //! One module per command, each with its clap arguments and a `run`.
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod image_inspect;
 pub mod images;
@@ -14,8 +17,10 @@ pub mod network;
 pub mod port;
 pub mod ps;
 pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod run;
+pub mod save;
 pub mod system;
 pub mod tag;
 pub mod top;

@@ -124,17 +124,25 @@ pub fn pull(context: &Context, args: &PullArgs, to_stderr: bool) -> CliResult {
     Ok(())
 }
 
-/// The per-layer status lines of a pull.
-struct Screen {
-    terminal: bool,
+/// The per-layer status lines of a pull or a push.
+pub(crate) struct Screen {
+    pub terminal: bool,
     to_stderr: bool,
     lines: Vec<(String, String)>,
 }
 
 impl Screen {
+    pub fn new(terminal: bool, to_stderr: bool) -> Screen {
+        Screen {
+            terminal,
+            to_stderr,
+            lines: Vec::new(),
+        }
+    }
+
     /// Shows `layer: status`: a new line for a new layer; on a terminal an existing layer's line
     /// is rewritten where it stands, elsewhere a new line is printed.
-    fn set(&mut self, layer: &str, status: String) {
+    pub fn set(&mut self, layer: &str, status: String) {
         let mut out: Box<dyn Write> = if self.to_stderr {
             Box::new(std::io::stderr().lock())
         } else {
@@ -163,6 +171,11 @@ impl Screen {
 
 /// Docker's progress bar: `Downloading [=======>      ]  10.2MB/28.6MB`.
 fn downloading(done: u64, total: Option<u64>) -> String {
+    bar("Downloading", done, total)
+}
+
+/// `VERB [=======>      ]  10.2MB/28.6MB`, or `VERB  10.2MB` without a total.
+pub(crate) fn bar(verb: &str, done: u64, total: Option<u64>) -> String {
     const WIDTH: u64 = 50;
     match total {
         Some(total) if total > 0 => {
@@ -170,12 +183,12 @@ fn downloading(done: u64, total: Option<u64>) -> String {
             let bar: String =
                 "=".repeat((filled - 1) as usize) + ">" + &" ".repeat((WIDTH - filled) as usize);
             format!(
-                "Downloading [{bar}]  {}/{}",
+                "{verb} [{bar}]  {}/{}",
                 crate::human::size(done),
                 crate::human::size(total)
             )
         }
-        _ => format!("Downloading  {}", crate::human::size(done)),
+        _ => format!("{verb}  {}", crate::human::size(done)),
     }
 }
 
