@@ -684,7 +684,13 @@ impl Failure {
             }
             E::UnauthorizedError { url } => Failure::Unauthorized(url),
             E::AuthenticationFailure(detail) => Failure::Unauthorized(detail),
-            E::RequestError(err) => Failure::Unreachable(crate::error::with_causes(&err)),
+            // A status is an answer: the registry was reached and refused.
+            E::RequestError(err) => match err.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => Failure::Unauthorized(format!("{}", err.status().unwrap())),
+                Some(404) => Failure::NotFound,
+                Some(status) => Failure::Other(format!("the registry answered {status}")),
+                None => Failure::Unreachable(crate::error::with_causes(&err)),
+            },
             other => Failure::Other(other.to_string()),
         }
     }

@@ -71,10 +71,10 @@ impl Puller {
         };
         let oci = reference.oci().clone();
         let refused = |err| push_error(reference, &registry, err);
-        client
-            .auth(&oci, &auth, RegistryOperation::Push)
-            .await
-            .map_err(refused)?;
+        // oci-client keeps a token per operation, and asks whether a blob exists as a pull.
+        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+            client.auth(&oci, &auth, operation).await.map_err(refused)?;
+        }
 
         for layer in &image.layers {
             progress(PushEvent::Preparing(digest::short(&layer.diff_id).into()));

@@ -3,13 +3,14 @@
 //! Docker sets the iptables `FORWARD` policy to `DROP`; mini puts its accept rules into Docker's
 //! `DOCKER-USER`. Here a Docker container and a mini container each publish a port and reach an
 //! external host, before and after `mini network reload`, and after Docker itself restarts
-//! (it rewrites its chains then). When the instance goes, so do its rules.
+//! (it rewrites its chains then). When the instance goes, so do its rules. And images cross
+//! between the two engines every way: saved and loaded, pushed and pulled.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mini_tests::host::{self, code, text};
-use mini_tests::{lab, ExternalHost, TestEnv};
+use mini_tests::{lab, ExternalHost, Registry, TestEnv};
 
 /// The busybox image of the tests, in Docker under a name of the tests' own.
 const DOCKER_IMAGE: &str = "mini-e2e/busybox:latest";
@@ -186,4 +187,127 @@ fn a_reset_instance_leaves_nothing_in_dockers_chains() {
     host::run("ip", &["link", "delete", &bridge]);
     env.run_ok(&["network", "reload"]);
     assert!(!listed(&host::run("iptables", &["-S"])));
+}
+
+/// Docker images a test made, removed when it ends however it ends.
+struct DockerImages(Vec<String>);
+
+impl Drop for DockerImages {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = docker(&["rmi", "-f", image]);
+        }
+    }
+}
+
+fn docker_is_running() {
+    assert!(
+        docker(&["version", "--format", "{{.Server.Version}}"])
+            .status
+            .success(),
+        "this test needs a running Docker: the test command starts one (scripts/docker-daemon start)"
+    );
+}
+
+#[test]
+fn images_cross_between_mini_and_docker_every_way() {
+    docker_is_running();
+    let (env, _registry) = lab(&["busybox"]);
+    let made = format!("mini-e2e-{}/made:1", env.tag);
+    let target = Registry::start(&env.path("target"));
+    let pushed = format!("{}/made:1", target.addr);
+    let from_docker = format!("mini-e2e-{}/from-docker:1", env.tag);
+    let _cleanup = DockerImages(vec![made.clone(), pushed.clone(), from_docker.clone()]);
+
+    env.run_ok(&[
+        "run",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made by mini > /etc/motd; rm /bin/vi",
+    ]);
+    env.run_ok(&["commit", "-c", r#"CMD ["cat", "/etc/motd"]"#, "c1", &made]);
+    let probe = "cat /etc/motd; test -e /bin/vi || echo no vi";
+    let mini_says = env.run_ok(&["run", "--rm", "--network", "none", &made, "sh", "-c", probe]);
+    assert_eq!(mini_says, "made by mini\nno vi\n");
+
+    // mini save | docker load: Docker runs it as mini does.
+    let mut save = env
+        .mini()
+        .args(["save", &made])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let load = Command::new("docker")
+        .arg("load")
+        .stdin(save.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(save.wait().unwrap().success());
+    assert!(load.status.success(), "docker load: {}", text(&load.stderr));
+    assert_eq!(text(&load.stdout), format!("Loaded image: {made}\n"));
+    assert_eq!(docker_ok(&["run", "--rm", &made]), "made by mini\n");
+    assert_eq!(
+        docker_ok(&["run", "--rm", &made, "sh", "-c", probe]),
+        mini_says
+    );
+    let ids = (
+        env.run_ok(&["image", "inspect", "--format", "{{.Id}}", &made]),
+        docker_ok(&["image", "inspect", "--format", "{{.Id}}", &made]),
+    );
+    assert_eq!(ids.0, ids.1, "the image keeps its id in Docker");
+
+    // mini push, docker pull.
+    env.run_ok(&["tag", &made, &pushed]);
+    env.run_ok(&["push", "-q", &pushed]);
+    docker_ok(&["pull", "-q", &pushed]);
+    assert_eq!(
+        docker_ok(&["run", "--rm", &pushed, "sh", "-c", probe]),
+        mini_says
+    );
+
+    // docker commit, docker save | mini load (Docker 20.10 writes its older format).
+    let docker_name = format!("mini-e2e-{}-commit", env.tag);
+    docker_ok(&[
+        "run",
+        "--name",
+        &docker_name,
+        &made,
+        "sh",
+        "-c",
+        "echo made by docker > /etc/motd",
+    ]);
+    docker_ok(&["commit", &docker_name, &from_docker]);
+    docker_ok(&["rm", &docker_name]);
+    let mut save = Command::new("docker")
+        .args(["save", &from_docker])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let load = env
+        .mini()
+        .arg("load")
+        .stdin(save.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(save.wait().unwrap().success());
+    assert!(load.status.success(), "mini load: {}", text(&load.stderr));
+    assert_eq!(text(&load.stdout), format!("Loaded image: {from_docker}\n"));
+    assert_eq!(
+        env.run_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &from_docker,
+            "sh",
+            "-c",
+            probe
+        ]),
+        "made by docker\nno vi\n"
+    );
 }

@@ -8,6 +8,9 @@ use crate::context::{CliError, CliResult, Context};
 
 #[derive(Debug, Args)]
 pub struct ImageInspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
     /// Images, by name or id
     #[arg(required = true)]
     images: Vec<String>,
@@ -41,7 +44,7 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
         "RepoTags": repo_tags,
         "RepoDigests": repo_digests,
         "Parent": "",
-        "Comment": "",
+        "Comment": config.get("comment").cloned().unwrap_or(json!("")),
         "Created": config.get("created").cloned().unwrap_or(Value::Null),
         "DockerVersion": "",
         "Author": config.get("author").cloned().unwrap_or(json!("")),
@@ -61,6 +64,7 @@ pub fn image_json(context: &Context, name: &str) -> CliResult<Value> {
 }
 
 pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
+    let template = crate::template::Template::from_flag(args.format.as_deref())?;
     let mut out = Vec::new();
     let mut failed = false;
     for name in &args.images {
@@ -75,7 +79,10 @@ pub fn run(context: &Context, args: ImageInspectArgs) -> CliResult {
         }
     }
     // Docker prints what it found even when some names were not.
-    println!("{}", super::inspect::pretty(&Value::Array(out)));
+    match template {
+        Some(template) => out.iter().for_each(|v| println!("{}", template.render(v))),
+        None => println!("{}", super::inspect::pretty(&Value::Array(out))),
+    }
     if failed {
         return Err(CliError::reported(1));
     }
