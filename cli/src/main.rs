@@ -221,6 +221,8 @@ enum ImageCommand {
     Load(commands::save::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::export::ImportArgs),
+    /// Remove unused images
+    Prune(commands::rmi::PruneArgs),
 }
 
 /// `mini __monitor ID`: runs until the container ends for good; exits with its code.
@@ -399,6 +401,7 @@ fn main() -> ExitCode {
         Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
             commands::export::import(&context, args)
         }
+        Command::Image(ImageCommand::Prune(args)) => commands::rmi::prune(&context, args),
         Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
             commands::commit::run(&context, args)
         }

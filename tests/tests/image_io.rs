@@ -132,6 +132,23 @@ fn diff_and_commit_make_an_image_of_what_a_container_changed() {
         "{listing}"
     );
 
+    // Dangling images go with `image prune`; tagged ones and those under a container stay.
+    let pruned = env.run_ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains(&format!("deleted: {empty}")), "{pruned}");
+    assert!(env.run(&["image", "inspect", &empty]).status.code() == Some(1));
+    assert!(env
+        .run_ok(&["image", "prune", "-f"])
+        .starts_with("Total reclaimed space: "));
+    let pruned_all = env.run_ok(&["image", "prune", "-a", "-f"]);
+    assert!(
+        pruned_all.contains(&format!("deleted: {id}")),
+        "{pruned_all}"
+    );
+    assert!(
+        env.run(&["image", "inspect", "busybox"]).status.success(),
+        "c1 uses busybox"
+    );
+
     // A running container is committed (frozen meanwhile) and runs on afterwards.
     env.run_ok(&[
         "run",

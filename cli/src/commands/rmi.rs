@@ -65,3 +65,64 @@ pub fn run(context: &Context, args: RmiArgs) -> CliResult {
         None => Ok(()),
     }
 }
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `mini image prune [-a] [-f]`: images no container uses; without `-a` only the untagged.
+pub fn prune(context: &Context, args: PruneArgs) -> CliResult {
+    let warning = if args.all {
+        "This will remove all images without at least one container associated to them."
+    } else {
+        "This will remove all dangling images."
+    };
+    if !args.force && !super::confirm(warning) {
+        return Ok(());
+    }
+    let images = context.image_store()?;
+    let layers = context.layer_store()?;
+    let containers = context.engine()?.list().map_err(CliError::one)?;
+    let mut lines = Vec::new();
+    let mut reclaimed = 0u64;
+    for listed in images.list()? {
+        let id = &listed.record.id;
+        if (!args.all && !listed.tags.is_empty()) || containers.iter().any(|c| &c.image_id == id) {
+            continue;
+        }
+        let removal = match images.remove(id, true) {
+            Ok(removal) => removal,
+            Err(err) => {
+                eprintln!("Error: {err}");
+                continue;
+            }
+        };
+        lines.extend(
+            removal
+                .untagged
+                .iter()
+                .map(|t| format!("untagged: {}", ImageRef::familiar(t))),
+        );
+        lines.extend(removal.deleted.iter().map(|d| format!("deleted: {d}")));
+        for chain in &removal.layers {
+            reclaimed += layers.size(chain);
+            layers.remove(chain)?;
+            lines.push(format!("deleted: {chain}"));
+        }
+    }
+    if !lines.is_empty() {
+        println!("Deleted Images:");
+        for line in lines {
+            println!("{line}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", crate::human::size(reclaimed));
+    Ok(())
+}
