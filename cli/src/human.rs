@@ -3,6 +3,11 @@
 /// Docker's `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits,
 /// trailing zeros dropped: `74.8MB`, `1.09MB`, `187MB`, `5MB`.
 pub fn size(bytes: u64) -> String {
+    size_with(bytes, 3)
+}
+
+/// `HumanSizeWithPrecision(size, digits)`: `build`'s context line takes four (`2.048kB`).
+pub fn size_with(bytes: u64, digits: i32) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -10,13 +15,12 @@ pub fn size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
+    let magnitude = if value >= 1.0 {
+        value.log10().floor() as i32
     } else {
-        2
+        0
     };
+    let decimals = (digits - 1 - magnitude).max(0) as usize;
     let mut text = format!("{value:.decimals$}");
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
@@ -98,6 +102,9 @@ mod tests {
         assert_eq!(size(74_812_345), "74.8MB");
         assert_eq!(size(187_000_000), "187MB");
         assert_eq!(size(5_000_000), "5MB");
+        assert_eq!(size_with(2_048, 4), "2.048kB");
+        assert_eq!(size_with(12_290_000, 4), "12.29MB");
+        assert_eq!(size_with(512, 4), "512B");
     }
 
     #[test]

@@ -62,6 +62,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
     /// Upload an image to a registry
     Push(commands::push::PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -223,6 +225,8 @@ enum ImageCommand {
     Import(commands::export::ImportArgs),
     /// Remove unused images
     Prune(commands::rmi::PruneArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
 }
 
 /// `mini __monitor ID`: runs until the container ends for good; exits with its code.
@@ -400,6 +404,9 @@ fn main() -> ExitCode {
         }
         Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
             commands::export::import(&context, args)
+        }
+        Command::Build(args) | Command::Image(ImageCommand::Build(args)) => {
+            commands::build::run(&context, args)
         }
         Command::Image(ImageCommand::Prune(args)) => commands::rmi::prune(&context, args),
         Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {

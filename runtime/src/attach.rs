@@ -202,6 +202,40 @@ pub fn connect(runroot: &Path, short_id: &str) -> Result<UnixStream> {
     })
 }
 
+/// Reads an attached container's output until it ends, handing each piece to `each` (1 for
+/// stdout, 2 for stderr); sends nothing to it. For the builder's RUN steps.
+pub fn collect(mut stream: UnixStream, each: &mut dyn FnMut(u8, &[u8])) -> Ended {
+    use std::io::Write as _;
+    let _ = stream.write_all(&frame(STDIN_CLOSED, &[]));
+    let mut frames = Frames::default();
+    let mut code = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return code.map_or(Ended::Lost, Ended::Exited),
+            Ok(n) => {
+                frames.push(&buf[..n]);
+                loop {
+                    match frames.next_frame() {
+                        Ok(Some((STDOUT, bytes))) => each(STDOUT, &bytes),
+                        Ok(Some((STDERR, bytes))) => each(STDERR, &bytes),
+                        Ok(Some((EXIT, bytes))) => {
+                            code = bytes
+                                .get(..4)
+                                .map(|b| i32::from_le_bytes(b.try_into().expect("four")));
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(Garbled) => return Ended::Lost,
+                    }
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return code.map_or(Ended::Lost, Ended::Exited),
+        }
+    }
+}
+
 /// Relays between this process's stdio and an attached container until the container ends,
 /// the user detaches, or the connection is lost.
 pub fn client(stream: UnixStream, options: &Options) -> Ended {

@@ -729,6 +729,13 @@ impl Engine {
         }
         let mut records = Vec::new();
         for record in self.store.list()? {
+            // A RUN step's container whose build was killed: nobody will remove it but us.
+            if let Some(token) = record.config.labels.get(crate::build::BUILDER_LABEL) {
+                if crate::build::builder_gone(token) {
+                    let _ = self.remove(&record.id, true, true);
+                    continue;
+                }
+            }
             let needs_repair =
                 (record.is_running() && !monitor_alive(&record)) || self.half_started(&record);
             if needs_repair {

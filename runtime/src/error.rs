@@ -51,6 +51,10 @@ pub enum Error {
     #[error("{message}")]
     Start { message: String, code: u8 },
 
+    /// A build's RUN step failed: Docker's words, and the command's code as the build's.
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    BuildStep { command: String, code: i32 },
+
     /// A path `cp` was asked to copy is not there.
     #[error("{0}")]
     NotFound(String),
@@ -75,6 +79,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Start { code, .. } => *code,
+            Error::BuildStep { code, .. } => (*code).clamp(1, 255) as u8,
             _ => 125,
         }
     }

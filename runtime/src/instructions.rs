@@ -76,7 +76,11 @@ pub fn apply(config: &mut Map<String, Value>, line: &str) -> Result<()> {
             if rest.is_empty() {
                 return Err(bad("requires exactly one argument"));
             }
-            let current = config["WorkingDir"].as_str().unwrap_or("/").to_string();
+            let current = config
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string();
             let joined =
                 std::path::Path::new(if current.is_empty() { "/" } else { &current }).join(rest);
             config.insert("WorkingDir".into(), json!(joined.display().to_string()));

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod config;
 pub mod cp;

@@ -1,6 +1,7 @@
 //! One module per command, each with its clap arguments and a `run`.
 
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod cp;
 pub mod diff;
