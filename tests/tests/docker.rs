@@ -270,6 +270,30 @@ fn images_cross_between_mini_and_docker_every_way() {
         mini_says
     );
 
+    // mini build, mini push, docker pull: the built image runs the same in Docker.
+    let built = format!("{}/built:1", target.addr);
+    let out = host::output_with_input(
+        env.mini()
+            .args(["build", "-q", "-t", &built, "--network", "none", "-"]),
+        b"FROM busybox\nRUN echo built by mini > /b && rm /bin/vi\nCMD [\"cat\", \"/b\"]\n",
+    );
+    assert!(out.status.success(), "mini build: {}", text(&out.stderr));
+    env.run_ok(&["push", "-q", &built]);
+    docker_ok(&["pull", "-q", &built]);
+    let _built_cleanup = DockerImages(vec![built.clone()]);
+    assert_eq!(docker_ok(&["run", "--rm", &built]), "built by mini\n");
+    assert_eq!(
+        docker_ok(&[
+            "run",
+            "--rm",
+            &built,
+            "sh",
+            "-c",
+            "test -e /bin/vi || echo no vi"
+        ]),
+        "no vi\n"
+    );
+
     // docker commit, docker save | mini load (Docker 20.10 writes its older format).
     let docker_name = format!("mini-e2e-{}-commit", env.tag);
     docker_ok(&[

@@ -1646,11 +1646,17 @@ impl Run<'_> {
                 crate::engine::Started::Attached(stream) => stream,
                 _ => crate::attach::connect(&engine.store.runroot, &short)?,
             };
+            let monitor = engine.store.load(&record.id)?.state.monitor_pid;
             let events = &mut self.events;
             crate::attach::collect(stream, &mut |kind, bytes| {
                 events(BuildEvent::Output(kind, bytes.to_vec()))
             });
             let code = engine.wait(&record.id)?;
+            // The monitor reports the exit before it has finished tearing down: the container
+            // is removed (and the build goes on) once it is gone.
+            if monitor > 0 {
+                crate::process::wait_for_exit(monitor, Some(std::time::Duration::from_secs(10)));
+            }
             if code != 0 {
                 return Err(Error::BuildStep {
                     command: argv.join(" "),
