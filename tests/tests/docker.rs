@@ -7,6 +7,7 @@
 //! between the two engines every way: saved and loaded, pushed and pulled.
 
 use std::process::Command;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use mini_tests::host::{self, code, text};
@@ -14,6 +15,11 @@ use mini_tests::{lab, ExternalHost, Registry, TestEnv};
 
 /// The busybox image of the tests, in Docker under a name of the tests' own.
 const DOCKER_IMAGE: &str = "mini-e2e/busybox:latest";
+
+/// Docker's uptime among this file's tests, which run at once: a test that restarts Docker holds
+/// it for writing, one whose Docker commands (and containers) must not see Docker go away holds
+/// it for reading.
+static DOCKER_UP: RwLock<()> = RwLock::new(());
 
 fn docker(args: &[&str]) -> std::process::Output {
     host::output(Command::new("docker").args(args))
@@ -150,7 +156,10 @@ fn mini_and_a_real_docker_publish_and_reach_out_side_by_side() {
     check("after mini network reload");
 
     // Docker stops and starts again: it rewrites its chains; mini's accept rules still work.
-    host::check(Command::new(host::repo_root().join("scripts/docker-daemon")).arg("restart"));
+    {
+        let _restarting = DOCKER_UP.write().unwrap_or_else(|e| e.into_inner());
+        host::check(Command::new(host::repo_root().join("scripts/docker-daemon")).arg("restart"));
+    }
     check("after Docker restarted");
     let after = host::run("iptables", &["-S", "DOCKER-USER"]);
     assert_eq!(
@@ -171,6 +180,7 @@ fn mini_and_a_real_docker_publish_and_reach_out_side_by_side() {
 
 #[test]
 fn a_reset_instance_leaves_nothing_in_dockers_chains() {
+    let _up = DOCKER_UP.read().unwrap_or_else(|e| e.into_inner());
     let (env, _registry) = lab(&["busybox"]);
     env.run_ok(&["run", "--rm", "busybox", "true"]);
     let bridge = env.bridge_name();
@@ -211,6 +221,7 @@ fn docker_is_running() {
 
 #[test]
 fn images_cross_between_mini_and_docker_every_way() {
+    let _up = DOCKER_UP.read().unwrap_or_else(|e| e.into_inner());
     docker_is_running();
     let (env, _registry) = lab(&["busybox"]);
     let made = format!("mini-e2e-{}/made:1", env.tag);
