@@ -5,7 +5,6 @@ mod commands;
 mod context;
 mod human;
 mod output;
-mod sealed;
 mod template;
 
 use std::path::PathBuf;
@@ -295,7 +294,7 @@ fn main() -> ExitCode {
         command,
         Command::Exec(_) | Command::Container(ContainerCommand::Exec(_)) | Command::Monitor(_)
     ) {
-        if let Err(err) = sealed::reexec() {
+        if let Err(err) = mini_runtime::sealed::reexec() {
             eprintln!("Error: running from a read-only view of mini (CVE-2019-5736): {err}");
             return ExitCode::from(EXIT_ENGINE_ERROR);
         }

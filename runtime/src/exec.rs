@@ -69,35 +69,6 @@ pub(crate) fn exec(
     let user_text = options.user.clone().unwrap_or(record.config.user.clone());
     let user = user::resolve(&root, &user_text)?;
 
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let own_caps = base.capabilities().clone();
-    // Capabilities the process holds only until its filter is loaded (see the module's text).
-    // (A spec without capabilities leaves the process all of mini's: it can load the filter.)
-    let mut caps = own_caps.clone();
-    let mut widened = false;
-    if let Some(caps) = caps.as_mut().filter(|_| seccomp.is_some()) {
-        let extra: Vec<Capability> = [Capability::SysAdmin, Capability::Setpcap]
-            .into_iter()
-            .filter(|cap| {
-                !caps
-                    .effective()
-                    .as_ref()
-                    .is_some_and(|set| set.contains(cap))
-            })
-            .collect();
-        if base.no_new_privileges() != Some(true) && !extra.is_empty() {
-            let widen = |set: &Option<std::collections::HashSet<Capability>>| {
-                let mut set = set.clone().unwrap_or_default();
-                set.extend(extra.iter().copied());
-                Some(set)
-            };
-            caps.set_bounding(widen(caps.bounding()));
-            caps.set_effective(widen(caps.effective()));
-            caps.set_permitted(widen(caps.permitted()));
-            widened = true;
-        }
-    }
-
     let mut env: Vec<String> = Vec::new();
     if tty {
         env.push("TERM=xterm".into());
@@ -125,7 +96,7 @@ pub(crate) fn exec(
         )
         .build()
         .map_err(invalid)?;
-    process.set_capabilities(caps);
+    process.set_capabilities(base.capabilities().clone());
     process.set_no_new_privileges(base.no_new_privileges());
     process.set_rlimits(base.rlimits().clone());
     process.set_oom_score_adj(base.oom_score_adj());
@@ -143,11 +114,8 @@ pub(crate) fn exec(
             size = Some(ws);
         }
     }
-    let executor = Joiner {
-        seccomp,
-        caps: own_caps.filter(|_| widened),
-        size,
-    };
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let executor = Joiner::new(seccomp, &mut process, size);
     run(store, record, options, &process, executor, tty)
 }
 
@@ -245,14 +213,69 @@ impl Drop for Removal {
     }
 }
 
-/// The last step of the exec'd process before `execve`, in the container: the terminal's size,
-/// the container's seccomp filter, and the drop to the container's capabilities.
+/// The last step of a process that joins a container (`mini exec`, `mini-runc exec`) before
+/// `execve`, in the container: the terminal's size, the container's seccomp filter, and the drop
+/// to the process's own capabilities.
 #[derive(Clone)]
-struct Joiner {
+pub struct Joiner {
     seccomp: Option<LinuxSeccomp>,
-    /// The container's capabilities, when the process holds more to load the filter.
+    /// The process's own capabilities, when it holds more to load the filter.
     caps: Option<LinuxCapabilities>,
     size: Option<libc::winsize>,
+}
+
+impl std::fmt::Debug for Joiner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joiner")
+            .field("seccomp", &self.seccomp.is_some())
+            .field("caps", &self.caps)
+            .finish()
+    }
+}
+
+impl Joiner {
+    /// The executor for `process`, which joins a container whose filter is `seccomp`: where the
+    /// process could not load the filter itself (no no_new_privs, and it lacks CAP_SYS_ADMIN or
+    /// CAP_SETPCAP), those two are added to its sets here, and the executor drops them again
+    /// once the filter is in. `size` is a terminal size to set on its stdin first.
+    pub fn new(
+        seccomp: Option<LinuxSeccomp>,
+        process: &mut Process,
+        size: Option<libc::winsize>,
+    ) -> Joiner {
+        let own_caps = process.capabilities().clone();
+        // (A process without capabilities keeps all of its caller's: it can load the filter.)
+        let mut caps = own_caps.clone();
+        let mut widened = false;
+        if let Some(caps) = caps.as_mut().filter(|_| seccomp.is_some()) {
+            let extra: Vec<Capability> = [Capability::SysAdmin, Capability::Setpcap]
+                .into_iter()
+                .filter(|cap| {
+                    !caps
+                        .effective()
+                        .as_ref()
+                        .is_some_and(|set| set.contains(cap))
+                })
+                .collect();
+            if process.no_new_privileges() != Some(true) && !extra.is_empty() {
+                let widen = |set: &Option<std::collections::HashSet<Capability>>| {
+                    let mut set = set.clone().unwrap_or_default();
+                    set.extend(extra.iter().copied());
+                    Some(set)
+                };
+                caps.set_bounding(widen(caps.bounding()));
+                caps.set_effective(widen(caps.effective()));
+                caps.set_permitted(widen(caps.permitted()));
+                widened = true;
+            }
+        }
+        process.set_capabilities(caps);
+        Joiner {
+            seccomp,
+            caps: own_caps.filter(|_| widened),
+            size,
+        }
+    }
 }
 
 impl Executor for Joiner {

@@ -11,10 +11,13 @@
 //! - where the kernel lacks those calls (before 5.12), a sealed memfd copy of the binary, as
 //!   runc did before: it cannot be written, shrunk or grown, but copying mini costs ~10 ms.
 //!
-//! The monitor is started from such a view directly (engine.rs); `mini exec` re-executes
-//! itself from one (the CLI's sealed.rs).
+//! The monitor is started from such a view directly (engine.rs); `mini exec` and the
+//! `mini-runc` commands that start or join a container re-execute themselves from one
+//! ([`reexec`]).
 
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
@@ -118,4 +121,31 @@ fn sealed_copy() -> std::io::Result<OwnedFd> {
         ),
     )?;
     Ok(copy.into())
+}
+
+/// Re-executes this process from a view of its binary that cannot be written, unless it runs
+/// from one already. Returns only if that could not be done.
+pub fn reexec() -> std::io::Result<()> {
+    if runs_from_a_view() {
+        return Ok(());
+    }
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let view = view()?;
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.as_bytes()).map_err(std::io::Error::other))
+        .collect::<Result<_, _>>()?;
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != EXE_ENV)
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).map_err(std::io::Error::other)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut own = format!("{EXE_ENV}=").into_bytes();
+    own.extend_from_slice(exe.as_os_str().as_bytes());
+    env.push(CString::new(own).map_err(std::io::Error::other)?);
+    nix::unistd::fexecve(view.as_raw_fd(), &args, &env)?;
+    unreachable!("fexecve returns only on failure")
 }

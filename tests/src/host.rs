@@ -13,7 +13,17 @@ pub fn repo_root() -> PathBuf {
 
 /// The `mini` binary under test: `$MINI_BIN`, or the one cargo built next to this test binary.
 pub fn mini_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MINI_BIN") {
+    workspace_bin("mini", "MINI_BIN")
+}
+
+/// The `mini-runc` binary under test: `$MINI_RUNC_BIN`, or the one cargo built next to this
+/// test binary.
+pub fn runc_bin() -> PathBuf {
+    workspace_bin("mini-runc", "MINI_RUNC_BIN")
+}
+
+fn workspace_bin(name: &str, variable: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(variable) {
         return PathBuf::from(bin);
     }
     // Test binaries live in target/<profile>/deps/; the binaries of the workspace one level up.
@@ -21,11 +31,11 @@ pub fn mini_bin() -> PathBuf {
     let bin = exe
         .parent()
         .and_then(Path::parent)
-        .map(|dir| dir.join("mini"))
+        .map(|dir| dir.join(name))
         .expect("test binary sits in target/<profile>/deps");
     assert!(
         bin.exists(),
-        "{} does not exist: build it first (`cargo build --workspace`), or set MINI_BIN",
+        "{} does not exist: build it first (`cargo build --workspace`), or set {variable}",
         bin.display()
     );
     bin
