@@ -6,6 +6,7 @@
 //! (it rewrites its chains then). When the instance goes, so do its rules. And images cross
 //! between the two engines every way: saved and loaded, pushed and pulled.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -344,5 +345,454 @@ fn images_cross_between_mini_and_docker_every_way() {
             probe
         ]),
         "made by docker\nno vi\n"
+    );
+}
+
+/// The containerd that answers here: a system one's, or the one Docker runs as its child.
+fn containerd_socket() -> String {
+    for socket in [
+        "/run/containerd/containerd.sock",
+        "/var/run/docker/containerd/containerd.sock",
+    ] {
+        let answers = Path::new(socket).exists()
+            && host::output(Command::new("ctr").args(["--address", socket, "version"]))
+                .status
+                .success();
+        if answers {
+            return socket.to_string();
+        }
+    }
+    panic!("no containerd answers (the test command starts Docker, which runs one)");
+}
+
+/// A containerd namespace of the test's own; what the test made in it goes when it ends.
+struct CtrNamespace {
+    socket: String,
+    name: String,
+}
+
+impl CtrNamespace {
+    fn ctr(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.args(["--address", &self.socket, "--namespace", &self.name]);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        host::check(self.ctr().args(args))
+    }
+
+    /// The task's status as `ctr task ls` shows it.
+    fn status(&self, task: &str) -> String {
+        self.ok(&["task", "ls"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(task))
+            .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for CtrNamespace {
+    fn drop(&mut self) {
+        let list = |args: &[&str]| -> Vec<String> {
+            let out = host::output(self.ctr().args(args));
+            text(&out.stdout).lines().map(str::to_string).collect()
+        };
+        for task in list(&["task", "ls", "-q"]) {
+            let _ = host::output(self.ctr().args(["task", "rm", "-f", &task]));
+        }
+        for container in list(&["container", "ls", "-q"]) {
+            let _ = host::output(self.ctr().args(["container", "rm", &container]));
+        }
+        for image in list(&["image", "ls", "-q"]) {
+            let _ = host::output(self.ctr().args(["image", "rm", "--sync", &image]));
+        }
+        let _ = host::output(Command::new("ctr").args([
+            "--address",
+            &self.socket,
+            "namespace",
+            "rm",
+            &self.name,
+        ]));
+        // The shim's runc root for the namespace (runc leaves it too).
+        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(&self.name));
+    }
+}
+
+/// Waits until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} did not happen in 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn containerd_runs_its_tasks_with_mini_runc() {
+    let _up = DOCKER_UP.read().unwrap_or_else(|e| e.into_inner());
+    docker_is_running();
+    let (env, _registry) = lab(&["busybox"]);
+    let ns = CtrNamespace {
+        socket: containerd_socket(),
+        name: format!("mini-e2e-{}", env.tag),
+    };
+    let runc = host::runc_bin();
+    let runc = runc.to_str().unwrap();
+    // The image goes in as mini saves it.
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let archive = env.path("busybox.tar");
+    env.run_ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    ns.ok(&["image", "import", archive.to_str().unwrap()]);
+    let image = "docker.io/library/busybox:latest";
+    assert!(ns.ok(&["image", "ls", "-q"]).lines().any(|l| l == image));
+    let cgroup = |id: &str| format!("/mini-{}/{id}", env.tag);
+
+    // Attached: the task's output and exit code.
+    let out = host::output(ns.ctr().args([
+        "run",
+        "--rm",
+        "--runc-binary",
+        runc,
+        "--cgroup",
+        &cgroup("t1"),
+        image,
+        "t1",
+        "sh",
+        "-c",
+        "echo hello from mini-runc; exit 3",
+    ]));
+    assert_eq!(
+        (code(&out), text(&out.stdout)),
+        (3, "hello from mini-runc\n".to_string()),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Detached: exec, ps, pause, resume, kill, as containerd's shim calls the runtime.
+    ns.ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        runc,
+        "--cgroup",
+        &cgroup("t2"),
+        image,
+        "t2",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(ns.status("t2"), "RUNNING");
+    // mini-runc made it: its state is where the shim keeps the runtime's.
+    let root = format!("/run/containerd/runc/{}", ns.name);
+    let state: serde_json::Value = serde_json::from_str(&host::check(
+        Command::new(host::runc_bin()).args(["--root", &root, "state", "t2"]),
+    ))
+    .unwrap();
+    assert_eq!(state["status"], "running");
+    let out = host::output(ns.ctr().args([
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "t2",
+        "sh",
+        "-c",
+        "echo in t2; exit 4",
+    ]));
+    assert_eq!((code(&out), text(&out.stdout)), (4, "in t2\n".to_string()));
+    let ps = ns.ok(&["task", "ps", "t2"]);
+    assert!(ps.contains(&state["pid"].to_string()), "{ps}");
+    ns.ok(&["task", "pause", "t2"]);
+    assert_eq!(ns.status("t2"), "PAUSED");
+    ns.ok(&["task", "resume", "t2"]);
+    assert_eq!(ns.status("t2"), "RUNNING");
+    ns.ok(&["task", "kill", "-s", "SIGKILL", "t2"]);
+    eventually("t2 stopping", || ns.status("t2") == "STOPPED");
+    ns.ok(&["task", "rm", "t2"]);
+    ns.ok(&["container", "rm", "t2"]);
+
+    // Interactive, on a terminal: the console socket carries the pty to containerd.
+    let line = format!(
+        "ctr --address {} --namespace {} run -t --rm --runc-binary {runc} --cgroup {} {image} t3 sh -c 'tty; exit 5'",
+        ns.socket,
+        ns.name,
+        cgroup("t3")
+    );
+    let out = host::output(Command::new("script").args(["-qec", &line, "/dev/null"]));
+    assert_eq!(code(&out), 5, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("/dev/pts/"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// mini-runc registered with the running Docker as a runtime of the test's own name (the
+/// daemon's config file gets a `runtimes` entry and Docker reloads it), and unregistered again
+/// when the test ends, the file as it was.
+struct DockerRuntime {
+    name: String,
+    config: PathBuf,
+    before: Option<Vec<u8>>,
+}
+
+fn dockerd_pid() -> i32 {
+    let pid = host::run("pgrep", &["-x", "-o", "dockerd"]);
+    pid.trim().parse().expect("dockerd's pid")
+}
+
+fn reload_docker() {
+    // SAFETY: kill takes a pid and a signal number.
+    assert_eq!(unsafe { libc::kill(dockerd_pid(), libc::SIGHUP) }, 0);
+}
+
+fn docker_runtimes() -> String {
+    docker_ok(&["info", "--format", "{{json .Runtimes}}"])
+}
+
+impl DockerRuntime {
+    fn register(name: &str) -> DockerRuntime {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", dockerd_pid())).unwrap();
+        let args: Vec<String> = text(&cmdline).split('\0').map(str::to_string).collect();
+        let config = args
+            .iter()
+            .position(|a| a == "--config-file")
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix("--config-file=").map(str::to_string))
+            })
+            .unwrap_or_else(|| "/etc/docker/daemon.json".into());
+        let config = PathBuf::from(config);
+        let before = std::fs::read(&config).ok();
+        let runtime = DockerRuntime {
+            name: name.to_string(),
+            config,
+            before,
+        };
+        let mut settings = runtime.settings();
+        settings["runtimes"][name] = serde_json::json!({"path": host::runc_bin()});
+        runtime.write(&settings);
+        reload_docker();
+        eventually("Docker listing the runtime", || {
+            docker_runtimes().contains(name)
+        });
+        runtime
+    }
+
+    /// The daemon's settings as they were, with `runtimes` named (Docker keeps runtimes a
+    /// reload does not mention).
+    fn settings(&self) -> serde_json::Value {
+        let mut settings: serde_json::Value = match &self.before {
+            Some(bytes) => serde_json::from_slice(bytes).expect("the daemon's config is JSON"),
+            None => serde_json::json!({}),
+        };
+        if settings.get("runtimes").is_none() {
+            settings["runtimes"] = serde_json::json!({});
+        }
+        settings
+    }
+
+    fn write(&self, settings: &serde_json::Value) {
+        if let Some(dir) = self.config.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&self.config, serde_json::to_vec_pretty(settings).unwrap()).unwrap();
+    }
+}
+
+impl Drop for DockerRuntime {
+    fn drop(&mut self) {
+        self.write(&self.settings());
+        reload_docker();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while docker_runtimes().contains(&self.name) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match &self.before {
+            Some(bytes) => std::fs::write(&self.config, bytes).unwrap(),
+            None => std::fs::remove_file(&self.config).unwrap(),
+        }
+    }
+}
+
+/// Docker containers a test made, removed when it ends however it ends.
+struct DockerContainers(Vec<String>);
+
+impl Drop for DockerContainers {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = docker(&["rm", "-f", name]);
+        }
+    }
+}
+
+#[test]
+fn docker_runs_the_seed_labs_containers_with_mini_runc() {
+    let _up = DOCKER_UP.read().unwrap_or_else(|e| e.into_inner());
+    docker_is_running();
+    let (env, _registry) = lab(&["busybox", "nginx"]);
+    let tag = &env.tag;
+    let busybox = format!("mini-e2e-{tag}/busybox:1");
+    let nginx = format!("mini-e2e-{tag}/nginx:1");
+    let _images = DockerImages(vec![busybox.clone(), nginx.clone()]);
+    for (from, to) in [("busybox", &busybox), ("nginx", &nginx)] {
+        env.run_ok(&["pull", "-q", from]);
+        env.run_ok(&["tag", from, to]);
+    }
+    let archive = env.path("images.tar");
+    env.run_ok(&["save", "-o", archive.to_str().unwrap(), &busybox, &nginx]);
+    docker_ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let runtime = DockerRuntime::register(&format!("mini-e2e-{tag}"));
+    let rt = runtime.name.clone();
+    let (web, shell, oom, killed) = (
+        format!("mini-e2e-{tag}-web"),
+        format!("mini-e2e-{tag}-sh"),
+        format!("mini-e2e-{tag}-oom"),
+        format!("mini-e2e-{tag}-killed"),
+    );
+    let _containers = DockerContainers(vec![
+        web.clone(),
+        shell.clone(),
+        oom.clone(),
+        killed.clone(),
+    ]);
+
+    // Exit codes: 0, 1.
+    let ok = docker(&["run", "--rm", "--runtime", &rt, &busybox, "true"]);
+    assert_eq!(code(&ok), 0, "{}", text(&ok.stderr));
+    assert_eq!(
+        code(&docker(&[
+            "run",
+            "--rm",
+            "--runtime",
+            &rt,
+            &busybox,
+            "false"
+        ])),
+        1
+    );
+    let out = docker_ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        &rt,
+        &busybox,
+        "sh",
+        "-c",
+        "echo hi from mini-runc",
+    ]);
+    assert_eq!(out, "hi from mini-runc\n");
+
+    // The seed's nginx: -d, a published port, exec, cp, stop, rm.
+    let port = host::free_port().to_string();
+    docker_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        &rt,
+        "--name",
+        &web,
+        "-p",
+        &format!("{port}:80"),
+        &nginx,
+    ]);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.HostConfig.Runtime}}", &web]).trim(),
+        rt
+    );
+    let id = docker_ok(&["inspect", "-f", "{{.Id}}", &web]);
+    let state = host::check(Command::new(host::runc_bin()).args([
+        "--root",
+        "/var/run/docker/runtime-runc/moby",
+        "state",
+        id.trim(),
+    ]));
+    assert!(
+        state.contains("\"status\": \"running\""),
+        "mini-runc runs it: {state}"
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut page = String::new();
+    eventually("nginx answering", || {
+        page = host::output(Command::new("curl").args(["-s", "--max-time", "2", &url]))
+            .stdout
+            .iter()
+            .map(|&b| b as char)
+            .collect();
+        page.contains("<title>Welcome to nginx!</title>")
+    });
+    let out = docker(&["exec", &web, "sh", "-c", "echo in nginx; exit 3"]);
+    assert_eq!(
+        (code(&out), text(&out.stdout)),
+        (3, "in nginx\n".to_string())
+    );
+    let copied = env.path("copied");
+    std::fs::create_dir(&copied).unwrap();
+    docker_ok(&[
+        "cp",
+        &format!("{web}:/etc/nginx/nginx.conf"),
+        copied.to_str().unwrap(),
+    ]);
+    assert!(copied.join("nginx.conf").exists());
+    docker_ok(&["stop", &web]);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.Running}}", &web]).trim(),
+        "false"
+    );
+    docker_ok(&["rm", &web]);
+
+    // -itd: a terminal kept open in the background; exec -t gets one of its own.
+    docker_ok(&[
+        "run",
+        "-itd",
+        "--runtime",
+        &rt,
+        "--name",
+        &shell,
+        &busybox,
+        "sh",
+    ]);
+    assert!(docker_ok(&["exec", "-t", &shell, "tty"]).starts_with("/dev/pts/"));
+    docker_ok(&["rm", "-f", &shell]);
+
+    // Killed: 137. Out of memory: 137 and OOMKilled.
+    docker_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        &rt,
+        "--name",
+        &killed,
+        &busybox,
+        "sleep",
+        "1000",
+    ]);
+    docker_ok(&["kill", &killed]);
+    docker_ok(&["wait", &killed]);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &killed]).trim(),
+        "137"
+    );
+    let out = docker(&[
+        "run",
+        "--runtime",
+        &rt,
+        "--name",
+        &oom,
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "32m",
+        &busybox,
+        "sh",
+        "-c",
+        "head -c 200m /dev/zero | tail",
+    ]);
+    assert_eq!(code(&out), 137, "{}", text(&out.stderr));
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.OOMKilled}}", &oom]).trim(),
+        "true"
     );
 }
