@@ -141,6 +141,23 @@ impl Engine {
         })
     }
 
+    /// `import URL`: the tar is fetched first (into the layer store's folder, removed after),
+    /// then imported as a file is.
+    pub fn import_url(&self, url: &str, options: &ImportOptions) -> Result<ImageRecord> {
+        let path = self
+            .layers
+            .dir()
+            .join(format!(".tmp-import-{}", std::process::id()));
+        let result = mini_storage::fetch::download(url, &path)
+            .map_err(Error::Invalid)
+            .and_then(|_| {
+                let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
+                self.import(file, options)
+            });
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
     /// Makes a one-layer image of a tar (plain or gzip-compressed), as `docker import`.
     pub fn import(&self, source: impl Read, options: &ImportOptions) -> Result<ImageRecord> {
         let mut config = Map::new();

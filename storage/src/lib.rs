@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod fetch;
 pub mod images;
 pub mod layers;
 pub mod make;

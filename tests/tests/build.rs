@@ -443,3 +443,128 @@ fn an_interrupted_or_killed_build_leaves_no_container() {
         assert_eq!(env.run_ok(&["ps", "-aq"]), "", "after signal {signal}");
     }
 }
+
+/// `python3 -m http.server` on a free loopback port, serving `dir`; stopped when dropped.
+struct WebServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl WebServer {
+    fn serve(dir: &Path) -> WebServer {
+        let port = host::free_port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the web server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        WebServer { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn add_fetches_urls_and_import_takes_one() {
+    let (env, _registry) = lab(&["busybox"]);
+    let site = env.path("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("tool.txt"), "fetched\n").unwrap();
+    // 2020-01-01T00:00:00Z: the server says so in Last-Modified, and ADD keeps it.
+    host::check(std::process::Command::new("touch").args([
+        "-d",
+        "2020-01-01T00:00:00Z",
+        site.join("tool.txt").to_str().unwrap(),
+    ]));
+    host::check(std::process::Command::new("tar").args([
+        "-C",
+        site.to_str().unwrap(),
+        "-cf",
+        site.join("bundle.tar").to_str().unwrap(),
+        "tool.txt",
+    ]));
+    let web = WebServer::serve(&site);
+    let dir = env.path("ctx");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM busybox\nADD {tool} /opt/\nADD --chmod=755 {tool} /opt/renamed\nADD {tar} /opt/tars/\n",
+            tool = web.url("tool.txt"),
+            tar = web.url("bundle.tar")
+        ),
+    )
+    .unwrap();
+    build_ok(&env, &["-q", "-t", "fetched:1", "--network", "none"], &dir);
+    let seen = run_in(
+        &env,
+        "fetched:1",
+        "stat -c '%n %a %Y' /opt/tool.txt /opt/renamed; cat /opt/tool.txt; ls /opt/tars",
+    );
+    assert_eq!(
+        seen, "/opt/tool.txt 600 1577836800\n/opt/renamed 755 1577836800\nfetched\nbundle.tar\n",
+        "a download is 0600 (or --chmod), keeps the server's time, and an archive stays whole"
+    );
+    // Unchanged downloads come from the cache; changed content misses (and every step after).
+    let again = build_ok(&env, &["--network", "none", "-t", "fetched:1"], &dir);
+    assert_eq!(again.matches("Using cache").count(), 3, "{again}");
+    std::fs::write(site.join("tool.txt"), "fetched again\n").unwrap();
+    let changed = build_ok(&env, &["--network", "none", "-t", "fetched:2"], &dir);
+    assert_eq!(changed.matches("Using cache").count(), 0, "{changed}");
+    assert_eq!(
+        run_in(&env, "fetched:2", "cat /opt/renamed"),
+        "fetched again\n"
+    );
+
+    // A URL the server refuses: the build fails with its status, and nothing is tagged.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM busybox\nADD {} /x\n", web.url("missing")),
+    )
+    .unwrap();
+    let out = build(&env, &["-t", "broken:1"], &dir);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("404") && err.contains(&web.url("missing")),
+        "{err}"
+    );
+    assert_ne!(code(&env.run(&["image", "inspect", "broken:1"])), 0);
+
+    // import URL: a container's export, fetched and imported.
+    env.run_ok(&["create", "--name", "c", "busybox"]);
+    let export = site.join("busybox.tar");
+    env.run_ok(&["export", "-o", export.to_str().unwrap(), "c"]);
+    env.run_ok(&["rm", "c"]);
+    let id = env.run_ok(&["import", &web.url("busybox.tar"), "imported:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(run_in(&env, "imported:1", "echo imported"), "imported\n");
+    let out = env.run(&["import", &web.url("nope.tar"), "imported:2"]);
+    assert_ne!(code(&out), 0);
+    assert!(text(&out.stderr).contains("404"), "{}", text(&out.stderr));
+}

@@ -65,15 +65,6 @@ pub fn import(context: &Context, args: ImportArgs) -> CliResult {
             ));
         }
     }
-    if args.file.contains("://") {
-        return Err(CliError::new(
-            125,
-            anyhow::anyhow!(
-                "importing from a URL ({}) is not supported yet: download it, then import the file",
-                args.file
-            ),
-        ));
-    }
     let options = ImportOptions {
         changes: args.change,
         message: args.message,
@@ -83,6 +74,8 @@ pub fn import(context: &Context, args: ImportArgs) -> CliResult {
     let engine = context.engine()?;
     let image = if args.file == "-" {
         engine.import(std::io::stdin().lock(), &options)
+    } else if mini_storage::fetch::is_url(&args.file) {
+        engine.import_url(&args.file, &options)
     } else {
         let file = std::fs::File::open(&args.file)
             .map_err(|err| CliError::one(anyhow::anyhow!("open {}: {err}", args.file)))?;

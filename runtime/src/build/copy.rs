@@ -455,6 +455,32 @@ pub fn write_file(
     )
 }
 
+/// ADD's download at `from` (a file of this host, beside the tree) becomes `dest`: mode 0600
+/// unless `--chmod`, the owner of `--chown`, and the server's modification time (else now).
+pub fn place_file(
+    tree: &mut LayerTree,
+    dest: &Path,
+    from: &Path,
+    mtime: Option<i64>,
+    owner: Ownership,
+) -> Result<(), String> {
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    let host = tree
+        .make_dirs(parent)?
+        .join(dest.file_name().unwrap_or_default());
+    if std::fs::rename(from, &host).is_err() {
+        std::fs::copy(from, &host).map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    apply(
+        &host,
+        owner.chmod.unwrap_or(0o600),
+        owner.uid,
+        owner.gid,
+        mtime.unwrap_or_else(now),
+        false,
+    )
+}
+
 /// ADD's local archives: a tar (plain, gzip, zstd) is unpacked into `dest` rather than copied.
 pub fn is_archive(path: &Path) -> bool {
     let Ok(mut file) = std::fs::File::open(path) else {

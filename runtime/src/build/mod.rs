@@ -1733,14 +1733,16 @@ impl Run<'_> {
         };
         let mut patterns = Vec::new();
         let mut heredocs = Vec::new();
+        let mut urls = Vec::new();
         for source in sources {
             match source {
                 CopySource::Path(p) => {
                     let p = self.word(state, step, p)?;
-                    if add && (p.starts_with("http://") || p.starts_with("https://")) {
-                        return Err(self.bad(step, format!("ADD {p}: fetching URLs is not supported yet: download it into the context and ADD the file")));
+                    if add && mini_storage::fetch::is_url(&p) {
+                        urls.push(p);
+                    } else {
+                        patterns.push(p);
                     }
-                    patterns.push(p);
                 }
                 CopySource::HereDoc {
                     name,
@@ -1785,6 +1787,41 @@ impl Run<'_> {
                 }),
             }
         };
+        // ADD's URLs: fetched every time, and their content is their part of the cache key, as
+        // in Docker's classic builder.
+        let fetch_dir = self.engine.layers.dir().join(format!(
+            ".tmp-fetch{}-{}",
+            step.line,
+            std::process::id()
+        ));
+        let _fetched_go = RemoveDir(fetch_dir.clone());
+        let mut remote = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let name = match mini_storage::fetch::file_name(url) {
+                Some(name) => name,
+                None if !into_dir => String::new(),
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "{what} failed: cannot determine filename from url: {url}"
+                    )))
+                }
+            };
+            std::fs::create_dir_all(&fetch_dir).map_err(Error::io(&fetch_dir))?;
+            let path = fetch_dir.join(i.to_string());
+            let got = mini_storage::fetch::download(url, &path)
+                .map_err(|e| Error::Invalid(format!("{what} failed: {e}")))?;
+            remote.push((name, path, got));
+        }
+        let remote_sum = digest::sha256(
+            serde_json::to_vec(
+                &remote
+                    .iter()
+                    .map(|(name, _, got)| (name, &got.digest, got.last_modified))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("json")
+            .as_slice(),
+        );
         let mut sum = String::new();
         with_root(&mut |source| {
             let found = copy::find_sources(source, &patterns)
@@ -1794,9 +1831,13 @@ impl Run<'_> {
         })?;
         let heredoc_sum = digest::sha256(serde_json::to_vec(&heredocs).expect("json").as_slice());
         if patterns.is_empty() {
-            sum = heredoc_sum.clone();
+            sum = if remote.is_empty() {
+                heredoc_sum.clone()
+            } else {
+                remote_sum.clone()
+            };
         }
-        let kind = if patterns.len() + heredocs.len() > 1 {
+        let kind = if patterns.len() + heredocs.len() + remote.len() > 1 {
             "multi"
         } else {
             "file"
@@ -1809,6 +1850,7 @@ impl Run<'_> {
         let key = json!({
             "copy": what, "dest": dest_path, "into_dir": into_dir, "from": from,
             "owner": [owner.uid, owner.gid, owner.chmod], "sources": sum, "heredocs": heredoc_sum,
+            "remote": (!remote.is_empty()).then_some(&remote_sum),
         });
         self.cached(state, key, history, |run, state| {
             let layer = run.layer_from_tree(state, |tree| {
@@ -1819,6 +1861,21 @@ impl Run<'_> {
                         dest_path.clone()
                     };
                     copy::write_file(tree, &target, content.as_bytes(), owner)?;
+                }
+                // A download is 0600 (unless --chmod), with the server's modification time.
+                for (name, path, got) in &remote {
+                    let target = if into_dir || tree.is_dir(&dest_path) {
+                        if name.is_empty() {
+                            return Err(format!(
+                                "cannot determine filename for {}",
+                                dest_path.display()
+                            ));
+                        }
+                        dest_path.join(name)
+                    } else {
+                        dest_path.clone()
+                    };
+                    copy::place_file(tree, &target, path, got.last_modified, owner)?;
                 }
                 let mut failure = None;
                 let result = with_root(&mut |source| {
@@ -1986,6 +2043,15 @@ fn with_layers_root(
             let _ = std::fs::remove_dir(&target);
             result
         }
+    }
+}
+
+/// A folder removed, with what it holds, when it goes out of scope.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
