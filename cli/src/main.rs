@@ -102,6 +102,10 @@ enum Command {
     Restart(commands::lifecycle::StopArgs),
     /// Kill one or more running containers
     Kill(commands::lifecycle::KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::lifecycle::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::lifecycle::PauseArgs),
     /// Remove one or more containers
     Rm(commands::lifecycle::RmArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -159,6 +163,10 @@ enum ContainerCommand {
     Restart(commands::lifecycle::StopArgs),
     /// Kill one or more running containers
     Kill(commands::lifecycle::KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::lifecycle::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::lifecycle::PauseArgs),
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(commands::lifecycle::RmArgs),
@@ -359,6 +367,12 @@ fn main() -> ExitCode {
         }
         Command::Kill(args) | Command::Container(ContainerCommand::Kill(args)) => {
             commands::lifecycle::kill(&context, args)
+        }
+        Command::Pause(args) | Command::Container(ContainerCommand::Pause(args)) => {
+            commands::lifecycle::pause(&context, args)
+        }
+        Command::Unpause(args) | Command::Container(ContainerCommand::Unpause(args)) => {
+            commands::lifecycle::unpause(&context, args)
         }
         Command::Rm(args) | Command::Container(ContainerCommand::Rm(args)) => {
             commands::lifecycle::rm(&context, args)

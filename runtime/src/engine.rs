@@ -1028,6 +1028,7 @@ impl Engine {
         if record.state.pid > 0 {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(record.state.pid), signal);
         }
+        self.thaw_if_paused(&record);
         let wait = Duration::from_secs(timeout.max(0) as u64);
         if !process::wait_for_exit(monitor, Some(wait)) {
             let now = self.store.load(&record.id)?;
@@ -1056,6 +1057,7 @@ impl Engine {
             .update(&record.id, |r| r.state.stopped_by_user = true)?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(record.state.pid), signal)
             .map_err(|err| Error::System(format!("sending {signal} to {text}: {err}")))?;
+        self.thaw_if_paused(&record);
         if signal == Signal::SIGKILL {
             process::wait_for_exit(record.state.monitor_pid, Some(Duration::from_secs(10)));
         }
@@ -1085,6 +1087,7 @@ impl Engine {
                     Signal::SIGKILL,
                 );
             }
+            self.thaw_if_paused(&record);
             process::wait_for_exit(record.state.monitor_pid, Some(Duration::from_secs(30)));
             // A `--rm` container's monitor has removed it already.
             if !self.store.record_path(&record.id).exists() {
@@ -1182,6 +1185,12 @@ impl Engine {
     /// detached).
     pub fn exec(&self, text: &str, options: &crate::exec::ExecOptions) -> Result<Option<i32>> {
         let record = self.find(text)?;
+        if record.is_paused() {
+            return Err(Error::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            )));
+        }
         if !record.is_running() || record.state.pid <= 0 {
             return Err(Error::Conflict(format!(
                 "container {} is not running",

@@ -25,6 +25,7 @@ pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod options;
+pub mod pause;
 pub mod process;
 pub mod record;
 pub mod reset;

@@ -155,7 +155,7 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
-    /// `created`, `running`, `restarting`, `exited` or `dead`.
+    /// `created`, `running`, `paused`, `restarting`, `exited` or `dead`.
     pub status: String,
     /// The container's init process as the host sees it; 0 when not running.
     pub pid: i32,
@@ -245,8 +245,17 @@ impl ContainerRecord {
         format!("{parent}/{}", self.id)
     }
 
+    /// Running, restarting or paused: its processes exist.
     pub fn is_running(&self) -> bool {
-        matches!(self.state.status.as_str(), "running" | "restarting")
+        matches!(
+            self.state.status.as_str(),
+            "running" | "restarting" | "paused"
+        )
+    }
+
+    /// Frozen by `mini pause`.
+    pub fn is_paused(&self) -> bool {
+        self.state.status == "paused"
     }
 
     /// Reads a record file.

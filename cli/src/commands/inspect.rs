@@ -151,7 +151,7 @@ pub fn container_json(engine: &Engine, record: &ContainerRecord) -> Value {
         "State": {
             "Status": state.status,
             "Running": record.is_running(),
-            "Paused": false,
+            "Paused": state.status == "paused",
             "Restarting": state.status == "restarting",
             "OOMKilled": state.oom_killed,
             "Dead": state.status == "dead",

@@ -81,6 +81,28 @@ pub fn stop(context: &Context, args: StopArgs) -> CliResult {
     })
 }
 
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn pause(context: &Context, args: PauseArgs) -> CliResult {
+    let engine = context.engine()?;
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
+        engine.pause(name)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn unpause(context: &Context, args: PauseArgs) -> CliResult {
+    let engine = context.engine()?;
+    super::each(&args.containers, |name| -> mini_runtime::Result<_> {
+        engine.unpause(name)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
 pub fn restart(context: &Context, args: StopArgs) -> CliResult {
     let engine = context.engine()?;
     super::each(&args.containers, |name| -> mini_runtime::Result<_> {

@@ -134,6 +134,10 @@ pub fn status(record: &ContainerRecord) -> String {
     };
     match record.state.status.as_str() {
         "running" => format!("Up {}", human::duration(since(&record.state.started_at))),
+        "paused" => format!(
+            "Up {} (Paused)",
+            human::duration(since(&record.state.started_at))
+        ),
         "restarting" => format!(
             "Restarting ({}) {} ago",
             record.state.exit_code,
