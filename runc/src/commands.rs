@@ -105,6 +105,7 @@ fn build(globals: &Globals, launch: &Launch) -> Result<Container> {
     check_new(globals, launch.id, &bundle)?;
     prepare_root(globals)?;
     let builder = ContainerBuilder::new(launch.id.to_string(), SyscallType::Linux)
+        .with_executor(mini_runtime::exec::Init)
         .with_root_path(&globals.root)
         .map_err(|err| anyhow!("{err}"))?
         .with_pid_file(launch.pid_file.map(|p| absolute(p)))
@@ -119,14 +120,44 @@ fn build(globals: &Globals, launch: &Launch) -> Result<Container> {
         .with_detach(launch.detach)
         .with_no_pivot(launch.no_pivot)
         .build();
-    match built {
+    match built.map_err(|err| anyhow!("{err}")).and_then(|container| {
+        disable_oom_killer(&bundle, &container)?;
+        Ok(container)
+    }) {
         Ok(container) => Ok(container),
         Err(err) => {
             // libcontainer removes most of what it made; the state folder may stay.
             remove_leftovers(globals, launch.id);
-            Err(anyhow!("{err}"))
+            Err(err)
         }
     }
+}
+
+/// `linux.resources.memory.disableOOMKiller`: libcontainer 0.7 applies the memory limits but
+/// never this (it passes `false` to the cgroup manager), so it is applied here, before the
+/// container starts (cgroup v1's memory.oom_control; v2 has no such switch).
+fn disable_oom_killer(bundle: &Path, container: &Container) -> Result<()> {
+    let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .map_err(|err| anyhow!("reading the bundle's spec: {err}"))?;
+    let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().clone()) else {
+        return Ok(());
+    };
+    let wanted = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        == Some(true);
+    if !wanted {
+        return Ok(());
+    }
+    cgroup(container)?
+        .apply(&libcgroups::common::ControllerOpt {
+            resources: &resources,
+            disable_oom_killer: true,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(|err| anyhow!("disabling the OOM killer: {err}"))
 }
 
 /// What a failed create left: its processes, cgroup and state folder.
@@ -335,12 +366,18 @@ pub fn delete(globals: &Globals, id: &str, force: bool) -> Result<()> {
             status_name(status)
         );
     }
-    container
-        .delete(true)
-        .map_err(|err| anyhow!("deleting container {id}: {err}"))?;
+    let deleted = container.delete(true);
     // The state folder goes even where libcontainer stopped half way.
     let _ = std::fs::remove_dir_all(globals.root.join(id));
-    Ok(())
+    match deleted {
+        Ok(()) => Ok(()),
+        // A failing poststop hook is warned about, and the delete goes on (runtime-spec).
+        Err(libcontainer::error::LibcontainerError::Hook(err)) => {
+            eprintln!("mini-runc: warning: a poststop hook of container {id} failed: {err}");
+            Ok(())
+        }
+        Err(err) => Err(anyhow!("deleting container {id}: {err}")),
+    }
 }
 
 pub fn pause(globals: &Globals, id: &str) -> Result<()> {

@@ -134,12 +134,17 @@ fn version() -> String {
 }
 
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE; a container must not inherit that (runc's do not), and a closed
-    // pipe on stdout ends this command as it ends any other.
-    // SAFETY: signal() with SIG_DFL changes only this process's disposition of SIGPIPE, before
-    // any thread or child exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    // SIGPIPE: the commands that run hooks (create, start, run, delete) write the state to a
+    // hook's stdin, which a hook may close unread: they keep Rust's ignoring of it (the
+    // container's processes get the default back: runtime's exec.rs). The others end on a
+    // closed stdout as any command does.
+    if !matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Start(_) | Command::Run(_) | Command::Delete(_))
+    ) {
+        mini_runtime::exec::default_sigpipe();
+    }
     let log = log::Log::new(cli.log.clone(), cli.log_format == "json");
     if cli.version {
         print!("{}", version());

@@ -278,8 +278,40 @@ impl Joiner {
     }
 }
 
+/// Rust ignores SIGPIPE, and an ignored signal stays ignored across `execve`: a container's
+/// process gets the default back here, its last step before `execve` (libcontainer resets no
+/// signal). Runtimes that must ignore SIGPIPE themselves (mini-runc, whose hooks may close
+/// their stdin early) rely on this.
+pub fn default_sigpipe() {
+    // SAFETY: signal() with SIG_DFL changes only this process's disposition of SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// The init's last step: SIGPIPE back to its default, then libcontainer's own executor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Init;
+
+impl Executor for Init {
+    fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        default_sigpipe();
+        libcontainer::workload::default::get_executor().exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        libcontainer::workload::default::get_executor().validate(spec)
+    }
+
+    fn setup_envs(
+        &self,
+        envs: HashMap<String, String>,
+    ) -> std::result::Result<(), libcontainer::workload::ExecutorSetEnvsError> {
+        libcontainer::workload::default::get_executor().setup_envs(envs)
+    }
+}
+
 impl Executor for Joiner {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        default_sigpipe();
         if let Some(size) = &self.size {
             let stdin = std::io::stdin();
             // SAFETY: TIOCSWINSZ reads a winsize from the struct we pass.

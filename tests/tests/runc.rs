@@ -295,6 +295,26 @@ fn runcs_contract_create_start_state_exec_ps_pause_kill_delete() {
         "{}",
         text(&out.stderr)
     );
+    // Neither the init nor an exec'd process inherits mini-runc's ignoring of SIGPIPE.
+    let out = runc.run(&[
+        "exec",
+        "c1",
+        "sh",
+        "-c",
+        "grep SigIgn /proc/1/status /proc/self/status",
+    ]);
+    let masks: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| u64::from_str_radix(l.rsplit('\t').next().unwrap(), 16).unwrap())
+        .collect();
+    assert_eq!(masks.len(), 2, "{}", text(&out.stderr));
+    for mask in masks {
+        assert_eq!(
+            mask & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE ignored: {mask:x}"
+        );
+    }
     // A signal's death: 128+N.
     let out = runc.run(&["exec", "c1", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(code(&out), 143);
@@ -564,4 +584,85 @@ fn features_and_version_say_what_this_runtime_is() {
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["root"]["path"], "rootfs");
     assert_eq!(spec["process"]["args"], json!(["sh"]));
+}
+
+#[test]
+fn hooks_run_in_order_and_resources_hold() {
+    let env = TestEnv::new();
+    let runc = Runc::new(&env);
+    let log = env.path("hooks.log");
+    let log_text = log.to_str().unwrap().to_string();
+    // Hooks that never read the state on their stdin: writing it must not kill mini-runc.
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {log_text}")]});
+    // Each logging hook after three of /bin/true, which end before the state is written to
+    // them (mostly): the write meets a pipe with no reader.
+    let many = |name: &str| {
+        (1..=6)
+            .flat_map(|i| {
+                let quick = json!({"path": "/bin/true"});
+                [
+                    quick.clone(),
+                    quick.clone(),
+                    quick,
+                    hook(&format!("{name}{i}")),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let bundle = runc.bundle("h1", &["sleep", "1000"], |spec| {
+        spec["hooks"] = json!({
+            "createRuntime": many("createRuntime"),
+            "prestart": many("prestart"),
+            "poststart": many("poststart"),
+            "poststop": [hook("poststop1"), {"path": "/bin/false"}],
+        });
+        spec["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "disableOOMKiller": true},
+            "pids": {"limit": 64},
+        });
+    });
+    runc.ok(&["create", "--bundle", bundle.to_str().unwrap(), "h1"]);
+    // The memory cgroup (v1) has the limit and the OOM killer off; the pids limit holds.
+    let memory = Path::new("/sys/fs/cgroup/memory").join(runc.cgroup("h1").trim_start_matches('/'));
+    if memory.exists() {
+        let read = |file: &str| std::fs::read_to_string(memory.join(file)).unwrap();
+        assert_eq!(read("memory.limit_in_bytes").trim(), "67108864");
+        assert!(
+            read("memory.oom_control").contains("oom_kill_disable 1"),
+            "{}",
+            read("memory.oom_control")
+        );
+    }
+    runc.ok(&["start", "h1"]);
+    let out = runc.run(&[
+        "exec",
+        "h1",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
+    assert_eq!(text(&out.stdout), "64\n", "{}", text(&out.stderr));
+    runc.ok(&["kill", "h1", "KILL"]);
+    runc.wait_for("h1", "stopped");
+    // A failing poststop hook is a warning: the container goes all the same.
+    let out = runc.run(&["delete", "h1"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(runc.ids().is_empty());
+    let ran: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut want: Vec<String> = Vec::new();
+    // The deprecated prestart hooks run just before the createRuntime ones, as runc runs them.
+    for stage in ["prestart", "createRuntime", "poststart"] {
+        want.extend((1..=6).map(|i| format!("{stage}{i}")));
+    }
+    want.push("poststop1".into());
+    assert_eq!(ran, want);
 }
