@@ -8,11 +8,29 @@ pub fn size(bytes: u64) -> String {
 
 /// `HumanSizeWithPrecision(size, digits)`: `build`'s context line takes four (`2.048kB`).
 pub fn size_with(bytes: u64, digits: i32) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    scaled(
+        bytes,
+        digits,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB", "EB"],
+    )
+}
+
+/// Docker's `units.BytesSize`: binary units, four significant digits (`23.47GiB`).
+pub fn binary_size(bytes: u64) -> String {
+    scaled(
+        bytes,
+        4,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+    )
+}
+
+fn scaled(bytes: u64, digits: i32, base: f64, units: &[&str]) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= base && unit < units.len() - 1 {
+        value /= base;
         unit += 1;
     }
     let magnitude = if value >= 1.0 {
@@ -25,7 +43,7 @@ pub fn size_with(bytes: u64, digits: i32) -> String {
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    format!("{text}{}", UNITS[unit])
+    format!("{text}{}", units[unit])
 }
 
 /// Docker's `HumanDuration`: "Less than a second", "About a minute", "3 hours", "2 years".
@@ -105,6 +123,9 @@ mod tests {
         assert_eq!(size_with(2_048, 4), "2.048kB");
         assert_eq!(size_with(12_290_000, 4), "12.29MB");
         assert_eq!(size_with(512, 4), "512B");
+        assert_eq!(binary_size(25_200_000_000), "23.47GiB");
+        assert_eq!(binary_size(1536), "1.5KiB");
+        assert_eq!(binary_size(1023), "1023B");
     }
 
     #[test]

@@ -132,6 +132,10 @@ enum Command {
     /// Manage mini
     #[command(subcommand)]
     System(commands::system::SystemCommand),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
+    /// Show the mini version information
+    Version(commands::info::InfoArgs),
     /// The per-container monitor (started by mini itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -347,6 +351,8 @@ fn main() -> ExitCode {
         Command::Network(command) => commands::network::run(&context, command),
         Command::Volume(command) => commands::volume::run(&context, command),
         Command::System(command) => commands::system::run(&context, command),
+        Command::Info(args) => commands::info::info(&context, args),
+        Command::Version(args) => commands::info::version(&context, args),
         Command::Cp(args) | Command::Container(ContainerCommand::Cp(args)) => {
             commands::cp::run(&context, args)
         }

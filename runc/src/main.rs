@@ -134,7 +134,18 @@ fn version() -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors end with 1, as runc's do (clap's own code is 2).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     // SIGPIPE: the commands that run hooks (create, start, run, delete) write the state to a
     // hook's stdin, which a hook may close unread: they keep Rust's ignoring of it (the
     // container's processes get the default back: runtime's exec.rs). The others end on a

@@ -9,6 +9,9 @@
 //! spec.rs, start the monitor) -> `monitor::run` (libcontainer create + start, log, wait, restart
 //! policy, teardown).
 
+// Docker's `/info` is one large `json!` (info.rs).
+#![recursion_limit = "256"]
+
 pub mod access;
 pub mod attach;
 pub mod build;
@@ -18,6 +21,7 @@ pub mod cp;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod info;
 pub mod instructions;
 pub mod logs;
 pub mod monitor;

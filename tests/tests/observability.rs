@@ -117,3 +117,126 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
     env.run_ok(&["rm", "-f", "p"]);
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn info_version_and_df_say_what_the_host_and_instance_hold() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1000000 /dev/zero > /big; head -c 50000 /dev/zero > /data/f; touch /ready; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while code(&env.run(&["exec", "w", "test", "-e", "/ready"])) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the container never wrote its files"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.run_ok(&["create", "--name", "idle", "busybox"]);
+    env.run_ok(&["pause", "w"]);
+
+    let info: serde_json::Value =
+        serde_json::from_str(&env.run_ok(&["info", "--format", "{{json .}}"])).unwrap();
+    assert_eq!(
+        (
+            &info["Containers"],
+            &info["ContainersRunning"],
+            &info["ContainersPaused"],
+            &info["ContainersStopped"],
+            &info["Images"]
+        ),
+        (&2.into(), &0.into(), &1.into(), &1.into(), &1.into())
+    );
+    assert_eq!(info["Driver"], "overlay2");
+    assert_eq!(info["DockerRootDir"], env.path("root").to_str().unwrap());
+    let uname = mini_tests::host::run("uname", &["-r"]);
+    assert_eq!(info["KernelVersion"], uname.trim());
+    let nproc = mini_tests::host::run("nproc", &[]);
+    assert_eq!(info["NCPU"].to_string(), nproc.trim());
+    let cgroupfs = mini_tests::host::run("stat", &["-f", "-c", "%T", "/sys/fs/cgroup"]);
+    let version = if cgroupfs.trim() == "cgroup2fs" {
+        "2"
+    } else {
+        "1"
+    };
+    assert_eq!(info["CgroupVersion"], version);
+    let mirrors = info["RegistryConfig"]["Mirrors"].as_array().unwrap();
+    assert_eq!(
+        mirrors.len(),
+        1,
+        "the test's registry stands in for Docker Hub: {info}"
+    );
+    let text = env.run_ok(&["info"]);
+    for line in [
+        " Containers: 2\n  Running: 0\n  Paused: 1\n  Stopped: 1\n Images: 1\n",
+        " Storage Driver: overlay2\n",
+        &format!(" Cgroup Version: {version}\n"),
+        &format!(" Docker Root Dir: {}\n", env.path("root").display()),
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    assert_eq!(
+        env.run_ok(&["system", "info", "--format", "{{.ServerVersion}}"]),
+        env.run_ok(&["version", "--format", "{{.Server.Version}}"])
+    );
+    let version = env.run_ok(&["version"]);
+    assert!(version.starts_with("Client:\n Version:  "), "{version}");
+
+    // df: one image (used), two containers (one running: paused counts), one volume (used).
+    let df = env.run_ok(&["system", "df", "--format", "{{json .}}"]);
+    let rows: Vec<serde_json::Value> = df
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = |kind: &str| rows.iter().find(|r| r["Type"] == kind).unwrap().clone();
+    assert_eq!(
+        (
+            row("Images")["TotalCount"].as_str(),
+            row("Images")["Active"].as_str()
+        ),
+        (Some("1"), Some("1"))
+    );
+    assert_eq!(row("Images")["Reclaimable"], "0B (0%)");
+    assert_eq!(
+        (
+            row("Containers")["TotalCount"].as_str(),
+            row("Containers")["Active"].as_str()
+        ),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(
+        row("Containers")["Size"],
+        "1MB",
+        "the running container's /big: {df}"
+    );
+    assert_eq!(
+        (
+            row("Local Volumes")["TotalCount"].as_str(),
+            row("Local Volumes")["Active"].as_str()
+        ),
+        (Some("1"), Some("1"))
+    );
+    assert_eq!(row("Local Volumes")["Size"], "50kB");
+    let table = env.run_ok(&["system", "df"]);
+    assert!(
+        table.starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"),
+        "{table}"
+    );
+
+    // With the containers gone, the image can be reclaimed whole.
+    env.run_ok(&["rm", "-f", "w", "idle"]);
+    let df = env.run_ok(&["system", "df", "--format", "{{.Type}}={{.Reclaimable}}"]);
+    assert!(df.lines().next().unwrap().ends_with("(100%)"), "{df}");
+}

@@ -539,6 +539,9 @@ fn bad_bundles_fail_with_runcs_errors_and_leave_nothing() {
     ]);
     assert!(!err.trim().is_empty());
     nothing_left("console socket");
+    // A usage error ends with 1, as runc's do.
+    let out = runc.run(&["state"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     // Commands on an id nobody made.
     for args in [
         &["start", "ghost"][..],

@@ -10,6 +10,7 @@ pub mod export;
 pub mod history;
 pub mod image_inspect;
 pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod login;

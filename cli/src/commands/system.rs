@@ -9,6 +9,10 @@ use crate::context::{CliError, CliResult, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
+    /// Display system-wide information
+    Info(super::info::InfoArgs),
+    /// Show mini disk usage
+    Df(super::info::DfArgs),
     /// Remove every container, image, network and volume of this instance, and its state
     Reset(ResetArgs),
 }
@@ -22,6 +26,8 @@ pub struct ResetArgs {
 
 pub fn run(context: &Context, command: SystemCommand) -> CliResult {
     match command {
+        SystemCommand::Info(args) => super::info::info(context, args),
+        SystemCommand::Df(args) => super::info::df(context, args),
         SystemCommand::Reset(args) => reset(context, args),
     }
 }
