@@ -669,3 +669,75 @@ fn hooks_run_in_order_and_resources_hold() {
     want.push("poststop1".into());
     assert_eq!(ran, want);
 }
+
+#[test]
+fn update_changes_the_cgroup_and_events_read_it() {
+    let env = TestEnv::new();
+    let runc = Runc::new(&env);
+    let bundle = runc.bundle("u1", &["sleep", "1000"], |spec| {
+        spec["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 64}});
+    });
+    runc.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "u1",
+    ]);
+    let inside = |file: &str| {
+        let out = runc.run(&["exec", "u1", "cat", file]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let memory_file = if Path::new("/sys/fs/cgroup/memory").exists() {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    } else {
+        "/sys/fs/cgroup/memory.max"
+    };
+    let pids_file = if Path::new("/sys/fs/cgroup/pids").exists() {
+        "/sys/fs/cgroup/pids/pids.max"
+    } else {
+        "/sys/fs/cgroup/pids.max"
+    };
+    assert_eq!(inside(memory_file), "67108864");
+    // The flag form, then an OCI resources document on stdin.
+    runc.ok(&["update", "--memory", "33554432", "u1"]);
+    assert_eq!(inside(memory_file), "33554432");
+    let out = host::output_with_input(
+        runc.cmd().args(["update", "--resources", "-", "u1"]),
+        br#"{"pids": {"limit": 50}}"#,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(inside(pids_file), "50");
+
+    // events --stats: runc's stats event, one line of JSON.
+    let line = runc.ok(&["events", "--stats", "u1"]);
+    let event: Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["id"].as_str()),
+        (Some("stats"), Some("u1"))
+    );
+    assert_eq!(event["data"]["memory"]["usage"]["limit"], 33554432);
+    assert_eq!(event["data"]["pids"]["current"], 1);
+    assert_eq!(event["data"]["pids"]["limit"], 50);
+    assert!(event["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
+    // Streamed: a line every interval until stopped.
+    let mut child = runc
+        .cmd()
+        .args(["events", "--interval", "100ms", "u1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    for _ in 0..3 {
+        let line = lines.next().unwrap().unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["type"], "stats");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let err = runc.fails(&["events", "--interval", "soon", "u1"]);
+    assert!(err.contains("invalid interval: soon"), "{err}");
+    runc.ok(&["delete", "--force", "u1"]);
+    assert!(runc.ids().is_empty());
+}
