@@ -46,24 +46,7 @@ fn scaled(bytes: u64, digits: i32, base: f64, units: &[&str]) -> String {
     format!("{text}{}", units[unit])
 }
 
-/// Docker's `HumanDuration`: "Less than a second", "About a minute", "3 hours", "2 years".
-pub fn duration(seconds: i64) -> String {
-    let hours = ((seconds as f64) / 3600.0 + 0.5) as i64;
-    let minutes = seconds / 60;
-    match seconds {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", seconds / 3600 / 24 / 365),
-    }
-}
+pub use mini_runtime::views::duration;
 
 /// "N units ago" for an RFC 3339 time, or "N/A" when there is none.
 pub fn ago(rfc3339: Option<&str>) -> String {

@@ -201,14 +201,7 @@ fn apply(function: Option<&str>, args: &[Arg], value: &Value) -> String {
     }
 }
 
-/// The first letter in upper case (Go's `title` on one word).
-pub fn title(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
-        .unwrap_or_default()
-}
+pub use mini_runtime::views::title;
 
 /// How Go prints a value with `{{.X}}`: strings bare, lists as `[a b]`, maps as `map[k:v]`.
 fn plain(value: &Value) -> String {

@@ -39,6 +39,7 @@ pub mod spec;
 pub mod store;
 pub mod tree;
 pub mod user;
+pub mod views;
 pub mod volumes;
 
 pub use commit::{CommitOptions, ImportOptions};

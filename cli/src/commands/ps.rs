@@ -125,33 +125,7 @@ fn matches(record: &ContainerRecord, key: &str, value: &str) -> bool {
     }
 }
 
-/// Docker's STATUS column: `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
-pub fn status(record: &ContainerRecord) -> String {
-    let since = |time: &str| {
-        chrono::DateTime::parse_from_rfc3339(time)
-            .map(|t| (chrono::Utc::now() - t.to_utc()).num_seconds())
-            .unwrap_or(0)
-    };
-    match record.state.status.as_str() {
-        "running" => format!("Up {}", human::duration(since(&record.state.started_at))),
-        "paused" => format!(
-            "Up {} (Paused)",
-            human::duration(since(&record.state.started_at))
-        ),
-        "restarting" => format!(
-            "Restarting ({}) {} ago",
-            record.state.exit_code,
-            human::duration(since(&record.state.finished_at))
-        ),
-        "exited" if record.state.finished_at != mini_runtime::record::ZERO_TIME => format!(
-            "Exited ({}) {} ago",
-            record.state.exit_code,
-            human::duration(since(&record.state.finished_at))
-        ),
-        "created" => "Created".into(),
-        other => crate::template::title(other),
-    }
-}
+pub use mini_runtime::views::status;
 
 /// The command as `ps` shows it: quoted, and cut at 20 characters unless `--no-trunc`.
 fn command(record: &ContainerRecord, no_trunc: bool) -> String {
