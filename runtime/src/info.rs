@@ -132,10 +132,9 @@ impl Engine {
             "CPUShares": shares,
             "CPUSet": true,
             "PidsLimit": pids,
-            "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
-                .is_ok_and(|v| v.trim() == "1"),
-            "BridgeNfIptables": false,
-            "BridgeNfIp6tables": false,
+            "IPv4Forwarding": sysctl_on("/proc/sys/net/ipv4/ip_forward"),
+            "BridgeNfIptables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
             "Debug": false,
             "OomKillDisable": !cgroup_v2 && memory,
             "NGoroutines": 0,
@@ -263,6 +262,10 @@ impl Engine {
         }
         Ok(usage)
     }
+}
+
+fn sysctl_on(path: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1")
 }
 
 fn arch() -> &'static str {

@@ -117,6 +117,8 @@ pub fn run(
             r.state.status = "running".into();
             r.state.pid = pid.as_raw();
             r.state.started_at = logs::now();
+            // A running container has no exit code yet (Docker shows 0 until it ends).
+            r.state.exit_code = 0;
             r.state.error.clear();
             r.state.oom_killed = false;
             r.state.monitor_pid = me;

@@ -350,3 +350,27 @@ pub fn title(text: &str) -> String {
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
         .unwrap_or_default()
 }
+
+/// Whether a container passes one of `ps`'s filters (`name`, `id`, `status`, `ancestor`,
+/// `exited`, `label`), as the CLI and the API take them.
+pub fn container_matches(record: &ContainerRecord, key: &str, value: &str) -> bool {
+    match key {
+        "name" => record.name.contains(value.trim_start_matches('/')),
+        "id" => record.id.starts_with(value),
+        "status" => record.state.status == value,
+        "ancestor" => {
+            record.config.image == value
+                || record.image_id == value
+                || record
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(value)
+        }
+        "exited" => record.state.status == "exited" && record.state.exit_code.to_string() == value,
+        "label" => match value.split_once('=') {
+            Some((k, v)) => record.config.labels.get(k).is_some_and(|l| l == v),
+            None => record.config.labels.contains_key(value),
+        },
+        _ => false,
+    }
+}

@@ -55,7 +55,11 @@ pub fn run(context: &Context, args: PsArgs) -> CliResult {
     } else if !args.all && !filters.iter().any(|(k, _)| k == "status") {
         records.retain(ContainerRecord::is_running);
     }
-    records.retain(|r| filters.iter().all(|(k, v)| matches(r, k, v)));
+    records.retain(|r| {
+        filters
+            .iter()
+            .all(|(k, v)| mini_runtime::views::container_matches(r, k, v))
+    });
 
     if args.quiet {
         for record in &records {
@@ -100,28 +104,6 @@ fn column_name(field: &str) -> String {
         "CreatedAt" => "CREATED AT".into(),
         "Names" => "NAMES".into(),
         other => other.to_uppercase(),
-    }
-}
-
-fn matches(record: &ContainerRecord, key: &str, value: &str) -> bool {
-    match key {
-        "name" => record.name.contains(value.trim_start_matches('/')),
-        "id" => record.id.starts_with(value),
-        "status" => record.state.status == value,
-        "ancestor" => {
-            record.config.image == value
-                || record.image_id == value
-                || record
-                    .image_id
-                    .trim_start_matches("sha256:")
-                    .starts_with(value)
-        }
-        "exited" => record.state.status == "exited" && record.state.exit_code.to_string() == value,
-        "label" => match value.split_once('=') {
-            Some((k, v)) => record.config.labels.get(k).is_some_and(|l| l == v),
-            None => record.config.labels.contains_key(value),
-        },
-        _ => false,
     }
 }
 

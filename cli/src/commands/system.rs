@@ -15,6 +15,18 @@ pub enum SystemCommand {
     Df(super::info::DfArgs),
     /// Remove every container, image, network and volume of this instance, and its state
     Reset(ResetArgs),
+    /// Serve the Docker Engine API on a socket, for the docker CLI, compose and the SDKs
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Seconds without a request before the service exits (0: it runs until stopped)
+    #[arg(short, long, default_value_t = 5)]
+    time: u64,
+    /// Where to listen
+    #[arg(default_value = "unix:///run/mini/docker.sock")]
+    uri: String,
 }
 
 #[derive(Debug, Args)]
@@ -29,6 +41,7 @@ pub fn run(context: &Context, command: SystemCommand) -> CliResult {
         SystemCommand::Info(args) => super::info::info(context, args),
         SystemCommand::Df(args) => super::info::df(context, args),
         SystemCommand::Reset(args) => reset(context, args),
+        SystemCommand::Service(args) => service(context, args),
     }
 }
 
@@ -61,4 +74,17 @@ fn reset(context: &Context, args: ResetArgs) -> CliResult {
         eprintln!("Error: {failure}");
     }
     Err(CliError::reported(125))
+}
+
+/// `system service` (Podman's command): the Engine API, as one more front end over the engine.
+fn service(context: &Context, args: ServiceArgs) -> CliResult {
+    // The instance's state must open before anything listens.
+    context.engine()?;
+    let instance = mini_api::Instance {
+        root: context.root.clone(),
+        runroot: context.runroot.clone(),
+        config: context.config.clone(),
+    };
+    let idle = (args.time > 0).then(|| std::time::Duration::from_secs(args.time));
+    mini_api::serve(instance, &args.uri, idle).map_err(|e| CliError::new(125, anyhow::anyhow!(e)))
 }

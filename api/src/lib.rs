@@ -1,0 +1,192 @@
+//! mini-api: the Docker Engine API over mini's engine, so that the docker CLI, compose and the
+//! SDKs drive mini. One more front end beside the CLI: each request opens the engine on the
+//! instance's state and calls the same operations `mini` calls; no container belongs to the
+//! service, and `mini` keeps working beside it on the same state.
+//!
+//! HTTP/1.1 (hyper) on a unix socket (mode 0660), with versioned (`/v1.24`..`/v1.44`) and
+//! unversioned paths, Docker's `Api-Version` and `Ostype` headers, and errors as
+//! `{"message": ...}` with Docker's status codes. The engine is synchronous (files, locks,
+//! process waits), so handlers run on tokio's blocking pool.
+//!
+//! Served so far (routes.rs): `_ping`, `version`, `info`, `containers/json`,
+//! `containers/{id}/json`, `start`, `stop`, `restart`, `kill`, `pause`, `unpause`, `wait`,
+//! `logs` (not `follow`), `DELETE`, `images/json`, `images/{name}/json`, `system/df`.
+
+mod query;
+mod routes;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+/// The API version mini speaks (the newest docker CLI refuses servers below it), and the
+/// oldest it answers.
+pub const API_VERSION: &str = "1.44";
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Where the instance's state is: what every request opens the engine on.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub config: PathBuf,
+}
+
+/// What the service keeps between requests: the instance, and how busy it is (for `--time`).
+#[derive(Debug)]
+struct Shared {
+    instance: Instance,
+    started: Instant,
+    /// Milliseconds since `started` of the last request's end.
+    last_active: AtomicU64,
+    open: AtomicUsize,
+}
+
+/// Serves the API on `uri` (`unix:///path`) until stopped or, with `idle`, until no request
+/// has come for that long.
+pub fn serve(instance: Instance, uri: &str, idle: Option<Duration>) -> Result<(), String> {
+    let path = match uri.strip_prefix("unix://") {
+        Some(path) if path.starts_with('/') => PathBuf::from(path),
+        _ => {
+            return Err(format!(
+                "{uri}: mini serves the API on a unix socket (unix:///path); tcp:// is not supported yet"
+            ))
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the service: {e}"))?;
+    runtime.block_on(run(instance, path, idle))
+}
+
+async fn run(instance: Instance, path: PathBuf, idle: Option<Duration>) -> Result<(), String> {
+    let listener = bind(&path)?;
+    let shared = Arc::new(Shared {
+        instance,
+        started: Instant::now(),
+        last_active: AtomicU64::new(0),
+        open: AtomicUsize::new(0),
+    });
+    let _remove = RemoveOnDrop(path.clone());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("SIGINT: {e}"))?;
+    loop {
+        // SIGTERM and SIGINT end the service (its socket goes); containers run on.
+        let next = tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            next = accept(&listener, &shared, idle) => next,
+        };
+        let Some(accepted) = next else {
+            return Ok(());
+        };
+        let (stream, _) = accepted.map_err(|e| format!("accepting on {}: {e}", path.display()))?;
+        let shared = shared.clone();
+        shared.open.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let service_shared = shared.clone();
+            let service =
+                hyper::service::service_fn(move |request| handle(service_shared.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            touch(&shared);
+        });
+    }
+}
+
+/// The next connection; None once the service has been idle for `idle`.
+async fn accept(
+    listener: &tokio::net::UnixListener,
+    shared: &Shared,
+    idle: Option<Duration>,
+) -> Option<std::io::Result<(tokio::net::UnixStream, tokio::net::unix::SocketAddr)>> {
+    let Some(idle) = idle else {
+        return Some(listener.accept().await);
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), listener.accept()).await {
+            Ok(accepted) => return Some(accepted),
+            Err(_) => {
+                if shared.open.load(Ordering::SeqCst) == 0 && idle_for(shared) >= idle {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn idle_for(shared: &Shared) -> Duration {
+    let last = Duration::from_millis(shared.last_active.load(Ordering::SeqCst));
+    shared.started.elapsed().saturating_sub(last)
+}
+
+fn touch(shared: &Shared) {
+    let now = shared.started.elapsed().as_millis() as u64;
+    shared.last_active.store(now, Ordering::SeqCst);
+}
+
+/// The socket, 0660; one left by a service that is gone is replaced, one that answers is not.
+fn bind(path: &Path) -> Result<tokio::net::UnixListener, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{}: another service answers on this socket",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("listening on {}: {e}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// Removes the socket when the service ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    touch(&shared);
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = query::parse(request.uri().query().unwrap_or_default());
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let instance = shared.instance.clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        routes::route(&instance, &method, &path, &query, &body)
+    })
+    .await
+    .unwrap_or_else(|err| routes::Reply::error(500, format!("the handler failed: {err}")));
+    touch(&shared);
+    Ok(reply.into_response())
+}

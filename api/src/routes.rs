@@ -1,0 +1,435 @@
+//! The endpoints: each one translates a request into an engine call and its result into
+//! Docker's response. Paths may carry a version (`/v1.41/containers/json`).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use mini_runtime::{ContainerRecord, Engine, Error};
+use serde_json::{json, Value};
+
+use crate::query::truthy;
+use crate::{Instance, API_VERSION, MIN_API_VERSION};
+
+/// What a handler answers.
+#[derive(Debug)]
+pub enum Reply {
+    Json(u16, Value),
+    Empty(u16),
+    Bytes(u16, &'static str, Vec<u8>),
+}
+
+impl Reply {
+    pub fn error(status: u16, message: impl Into<String>) -> Reply {
+        Reply::Json(status, json!({"message": message.into()}))
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let (status, content_type, body) = match self {
+            Reply::Json(status, value) => {
+                let mut body = serde_json::to_vec(&value).expect("JSON values serialize");
+                body.push(b'\n');
+                (status, Some("application/json"), body)
+            }
+            Reply::Empty(status) => (status, None, Vec::new()),
+            Reply::Bytes(status, kind, body) => (status, Some(kind), body),
+        };
+        let mut response = Response::builder()
+            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header("Api-Version", API_VERSION)
+            .header("Docker-Experimental", "false")
+            .header("Ostype", "linux")
+            .header(
+                "Server",
+                format!("mini/{} (linux)", mini_runtime::info::VERSION),
+            );
+        if let Some(kind) = content_type {
+            response = response.header("Content-Type", kind);
+        }
+        response
+            .body(Full::new(Bytes::from(body)))
+            .expect("a response of valid parts")
+    }
+}
+
+/// Docker's status for an engine error.
+fn failure(err: Error) -> Reply {
+    let status = match &err {
+        Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NotFound(_) => 404,
+        Error::Storage(mini_storage::Error::NoSuchImage(_)) => 404,
+        Error::NameInUse { .. } | Error::Conflict(_) => 409,
+        Error::Invalid(_) | Error::Ambiguous(_) => 400,
+        Error::Storage(mini_storage::Error::InvalidReference { .. }) => 400,
+        _ => 500,
+    };
+    Reply::error(status, err.to_string())
+}
+
+fn value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn flag(query: &[(String, String)], key: &str) -> bool {
+    value(query, key).is_some_and(truthy)
+}
+
+/// `/v1.41/x` -> `/x`; a version below the oldest answered is refused.
+fn strip_version(path: &str) -> Result<&str, Reply> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let Some((version, rest)) = rest.split_once('/') else {
+        return Ok(path);
+    };
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    };
+    let Some(asked) = parse(version) else {
+        return Ok(path);
+    };
+    let oldest = parse(MIN_API_VERSION).expect("a version");
+    if asked < oldest {
+        return Err(Reply::error(
+            400,
+            format!(
+                "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            ),
+        ));
+    }
+    Ok(&path[version.len() + 2..][..rest.len() + 1])
+}
+
+pub fn route(
+    instance: &Instance,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    _body: &[u8],
+) -> Reply {
+    let path = match strip_version(path) {
+        Ok(path) => path,
+        Err(reply) => return reply,
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if matches!(segments.as_slice(), ["_ping"]) && (method == Method::GET || method == Method::HEAD)
+    {
+        return Reply::Bytes(200, "text/plain; charset=utf-8", b"OK".to_vec());
+    }
+    let engine = match Engine::open(&instance.root, &instance.runroot, &instance.config) {
+        Ok(engine) => engine,
+        Err(err) => return Reply::error(500, err.to_string()),
+    };
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    let result = match segments.as_slice() {
+        ["version"] if get => Ok(version(&engine)),
+        ["info"] if get => info(instance, &engine),
+        ["system", "df"] if get => system_df(&engine),
+        ["containers", "json"] if get => containers(&engine, query),
+        ["containers", id, "json"] if get => engine
+            .find(id)
+            .map(|r| Reply::Json(200, mini_runtime::views::container_json(&engine, &r))),
+        ["containers", id, "logs"] if get => logs(&engine, id, query),
+        ["containers", id, "start"] if post => start(&engine, id),
+        ["containers", id, "stop"] if post => stop(&engine, id, query),
+        ["containers", id, "restart"] if post => restart(&engine, id, query),
+        ["containers", id, "kill"] if post => kill(&engine, id, query),
+        ["containers", id, "pause"] if post => engine.pause(id).map(|_| Reply::Empty(204)),
+        ["containers", id, "unpause"] if post => engine.unpause(id).map(|_| Reply::Empty(204)),
+        ["containers", id, "wait"] if post => engine
+            .wait(id)
+            .map(|code| Reply::Json(200, json!({"StatusCode": code, "Error": null}))),
+        ["containers", id] if method == Method::DELETE => engine
+            .remove(id, flag(query, "force"), flag(query, "v"))
+            .map(|_| Reply::Empty(204)),
+        ["images", "json"] if get => images(&engine),
+        ["images", name @ .., "json"] if get && !name.is_empty() => {
+            mini_runtime::views::image_json(&engine, &name.join("/")).map(|v| Reply::Json(200, v))
+        }
+        _ => Ok(Reply::error(404, "page not found")),
+    };
+    result.unwrap_or_else(failure)
+}
+
+fn version(engine: &Engine) -> Reply {
+    let mut value = engine.version();
+    // The docker CLI shows these from the Engine component's details.
+    if let Some(details) = value["Components"][0]["Details"].as_object_mut() {
+        details.insert("ApiVersion".into(), json!(API_VERSION));
+        details.insert("MinAPIVersion".into(), json!(MIN_API_VERSION));
+        details.insert("GitCommit".into(), json!(""));
+        details.insert("GoVersion".into(), json!(""));
+        details.insert("BuildTime".into(), json!(""));
+    }
+    let object = value.as_object_mut().expect("an object");
+    object.insert("ApiVersion".into(), json!(API_VERSION));
+    object.insert("MinAPIVersion".into(), json!(MIN_API_VERSION));
+    object.insert("GitCommit".into(), json!(""));
+    object.insert("GoVersion".into(), json!(""));
+    object.insert("BuildTime".into(), json!(""));
+    Reply::Json(200, value)
+}
+
+fn info(instance: &Instance, engine: &Engine) -> mini_runtime::Result<Reply> {
+    let registry = mini_storage::RegistryConfig::load(&instance.config)?;
+    let mut value = engine.info(&registry)?;
+    value.as_object_mut().expect("an object").insert(
+        "Swarm".into(),
+        json!({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
+    );
+    Ok(Reply::Json(200, value))
+}
+
+fn system_df(engine: &Engine) -> mini_runtime::Result<Reply> {
+    let usage = engine.disk_usage()?;
+    Ok(Reply::Json(
+        200,
+        json!({
+            "LayersSize": usage.images.size,
+            "Images": [],
+            "Containers": [],
+            "Volumes": [],
+            "BuildCache": [],
+        }),
+    ))
+}
+
+/// `GET /containers/json`: Docker's summaries, running ones unless `all`, with `filters`.
+fn containers(engine: &Engine, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let filters: Vec<(String, String)> = match value(query, "filters") {
+        Some(text) if !text.is_empty() => {
+            let parsed: Value = serde_json::from_str(text)
+                .map_err(|e| Error::Invalid(format!("invalid filter: {e}")))?;
+            let mut pairs = Vec::new();
+            for (key, values) in parsed.as_object().into_iter().flatten() {
+                // Both forms Docker's clients send: {"k": ["v"]} and {"k": {"v": true}}.
+                let list: Vec<String> = match values {
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                    Value::Object(map) => map.keys().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                for v in list {
+                    pairs.push((key.clone(), v));
+                }
+            }
+            pairs
+        }
+        _ => Vec::new(),
+    };
+    let mut records = engine.list()?;
+    if !flag(query, "all") && !filters.iter().any(|(k, _)| k == "status") {
+        records.retain(ContainerRecord::is_running);
+    }
+    // Values of one key are alternatives; different keys must all hold.
+    records.retain(|r| {
+        let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            filters
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(k, v)| mini_runtime::views::container_matches(r, k, v))
+        })
+    });
+    if let Some(limit) = value(query, "limit").and_then(|l| l.parse::<usize>().ok()) {
+        records.truncate(limit);
+    }
+    let list: Vec<Value> = records.iter().map(|r| summary(engine, r)).collect();
+    Ok(Reply::Json(200, Value::Array(list)))
+}
+
+/// One entry of `GET /containers/json`.
+fn summary(engine: &Engine, record: &ContainerRecord) -> Value {
+    let inspect = mini_runtime::views::container_json(engine, record);
+    let created = chrono::DateTime::parse_from_rfc3339(&record.created)
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let mut ports = Vec::new();
+    if let Some(endpoint) = record
+        .network_settings
+        .endpoint()
+        .filter(|_| record.is_running())
+    {
+        for p in &endpoint.ports {
+            ports.push(json!({
+                "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.proto.as_str(),
+            }));
+        }
+    }
+    json!({
+        "Id": record.id,
+        "Names": [format!("/{}", record.name)],
+        "Image": record.config.image,
+        "ImageID": record.image_id,
+        "Command": record.command_line(),
+        "Created": created,
+        "Ports": ports,
+        "Labels": record.config.labels,
+        "State": record.state.status,
+        "Status": mini_runtime::views::status(record),
+        "HostConfig": {"NetworkMode": record.host_config.network_mode},
+        "NetworkSettings": {"Networks": inspect["NetworkSettings"]["Networks"]},
+        "Mounts": inspect["Mounts"],
+    })
+}
+
+fn start(engine: &Engine, id: &str) -> mini_runtime::Result<Reply> {
+    let record = engine.find(id)?;
+    if record.is_running() {
+        return Ok(Reply::Empty(304));
+    }
+    engine.start(&record.id, false)?;
+    Ok(Reply::Empty(204))
+}
+
+fn timeout(query: &[(String, String)]) -> Option<i64> {
+    value(query, "t")
+        .or_else(|| value(query, "timeout"))
+        .and_then(|t| t.parse().ok())
+}
+
+fn stop(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let record = engine.find(id)?;
+    if !record.is_running() {
+        return Ok(Reply::Empty(304));
+    }
+    engine.stop(&record.id, timeout(query))?;
+    Ok(Reply::Empty(204))
+}
+
+fn restart(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let record = engine.stop(id, timeout(query))?;
+    engine.start(&record.id, false)?;
+    Ok(Reply::Empty(204))
+}
+
+fn kill(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let signal = mini_runtime::options::parse_signal(value(query, "signal").unwrap_or("KILL"))?;
+    engine.kill(id, signal)?;
+    Ok(Reply::Empty(204))
+}
+
+/// `GET /containers/{id}/logs`: the log so far, in Docker's 8-byte frames (raw for a tty).
+fn logs(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let record = engine.find(id)?;
+    if flag(query, "follow") {
+        return Ok(Reply::error(
+            501,
+            "logs with follow are not served yet: use `mini logs -f`",
+        ));
+    }
+    let (want_out, want_err) = (flag(query, "stdout"), flag(query, "stderr"));
+    if !want_out && !want_err {
+        return Ok(Reply::error(
+            400,
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let path = engine.store.log_path(&record.id);
+    let (mut entries, _) = mini_runtime::logs::read_from(&path, 0).map_err(Error::io(&path))?;
+    if let Some(n) = value(query, "tail").and_then(|t| t.parse::<usize>().ok()) {
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let timestamps = flag(query, "timestamps");
+    let mut body = Vec::new();
+    for entry in entries {
+        let stream: u8 = if entry.stream == "stderr" { 2 } else { 1 };
+        if (stream == 1 && !want_out) || (stream == 2 && !want_err) {
+            continue;
+        }
+        let mut line = Vec::new();
+        if timestamps {
+            line.extend_from_slice(entry.time.as_bytes());
+            line.push(b' ');
+        }
+        line.extend_from_slice(entry.log.as_bytes());
+        if record.config.tty {
+            body.extend_from_slice(&line);
+        } else {
+            body.extend_from_slice(&[stream, 0, 0, 0]);
+            body.extend_from_slice(&(line.len() as u32).to_be_bytes());
+            body.extend_from_slice(&line);
+        }
+    }
+    let kind = if record.config.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok(Reply::Bytes(200, kind, body))
+}
+
+/// `GET /images/json`: Docker's summaries.
+fn images(engine: &Engine) -> mini_runtime::Result<Reply> {
+    let list: Vec<Value> = engine
+        .images
+        .list()?
+        .iter()
+        .map(|image| {
+            let created = image
+                .record
+                .created
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map_or(0, |t| t.timestamp());
+            let tags: Vec<String> = image
+                .tags
+                .iter()
+                .map(|t| mini_storage::ImageRef::familiar(t))
+                .collect();
+            let digests: Vec<String> = image
+                .record
+                .repo_digests
+                .iter()
+                .map(|d| mini_storage::ImageRef::familiar(d))
+                .collect();
+            json!({
+                "Id": image.record.id,
+                "ParentId": "",
+                "RepoTags": tags,
+                "RepoDigests": digests,
+                "Created": created,
+                "Size": image.record.size,
+                "SharedSize": -1,
+                "VirtualSize": image.record.size,
+                "Labels": null,
+                "Containers": -1,
+            })
+        })
+        .collect();
+    Ok(Reply::Json(200, Value::Array(list)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_stripped_and_old_ones_refused() {
+        assert_eq!(
+            strip_version("/v1.41/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/v1.44/_ping").unwrap(), "/_ping");
+        assert_eq!(
+            strip_version("/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/volumes").unwrap(), "/volumes");
+        assert!(matches!(
+            strip_version("/v1.12/info"),
+            Err(Reply::Json(400, _))
+        ));
+    }
+}

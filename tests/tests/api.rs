@@ -1,0 +1,292 @@
+//! The Docker Engine API: `mini system service` on a socket of the test's own, driven only by
+//! the real docker CLI (Debian's 20.10, and the newer static one where the machine has it),
+//! on containers that `mini` made: the same containers, seen and steered from both at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use mini_tests::host::{self, code, text};
+use mini_tests::{lab, TestEnv};
+
+/// `mini system service` on `DIR/docker.sock`, stopped (SIGTERM) when dropped.
+struct Service {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Service {
+    fn start(env: &TestEnv) -> Service {
+        let socket = env.path("docker.sock");
+        let child = env
+            .mini()
+            .args(["system", "service", "--time", "0"])
+            .arg(format!("unix://{}", socket.display()))
+            .spawn()
+            .expect("mini system service");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the service never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Service { child, socket }
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill takes a pid and a signal number.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+/// The docker CLIs on this machine: Debian's, and a newer one where there is one.
+fn clients() -> Vec<&'static str> {
+    ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect()
+}
+
+fn docker(cli: &str, socket: &Path, args: &[&str]) -> Output {
+    host::output(
+        Command::new(cli)
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", socket.with_file_name("docker-config")),
+    )
+}
+
+fn docker_ok(cli: &str, socket: &Path, args: &[&str]) -> String {
+    let out = docker(cli, socket, args);
+    assert!(
+        out.status.success(),
+        "{cli} {} failed: {}{}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn status(env: &TestEnv, name: &str) -> String {
+    env.run_ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        name,
+    ])
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn the_docker_cli_sees_and_steers_minis_containers() {
+    let clients = clients();
+    assert!(
+        !clients.is_empty(),
+        "the test command installs Debian's docker.io (its CLI)"
+    );
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    for cli in clients {
+        let d = |args: &[&str]| docker_ok(cli, &socket, args);
+        env.run_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "one",
+            "--network",
+            "none",
+            "-l",
+            "app=web",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; sleep 1000",
+        ]);
+        env.run_ok(&["create", "--name", "two", "busybox"]);
+
+        let version = d(&[
+            "version",
+            "--format",
+            "{{.Server.Version}} {{.Server.APIVersion}}",
+        ]);
+        assert_eq!(
+            version,
+            format!(
+                "{} 1.44\n",
+                env.run_ok(&["version", "--format", "{{.Server.Version}}"])
+                    .trim()
+            ),
+            "{cli}"
+        );
+        let info = d(&[
+            "info",
+            "--format",
+            "{{.Containers}} {{.ContainersRunning}} {{.Driver}} {{.Swarm.LocalNodeState}}",
+        ]);
+        assert_eq!(info, "2 1 overlay2 inactive\n", "{cli}");
+
+        // ps: running ones, -a, filters, formats.
+        let ps = d(&["ps", "--format", "{{.Names}}|{{.Status}}|{{.Image}}"]);
+        assert!(
+            ps.starts_with("one|Up ") && ps.trim_end().ends_with("|busybox"),
+            "{cli}: {ps}"
+        );
+        assert_eq!(ps.lines().count(), 1, "{cli}: {ps}");
+        let all = d(&["ps", "-a", "--format", "{{.Names}}"]);
+        let mut names: Vec<&str> = all.lines().collect();
+        names.sort();
+        assert_eq!(names, ["one", "two"], "{cli}");
+        let id = env.run_ok(&["inspect", "-f", "{{.Id}}", "one"]);
+        assert_eq!(
+            d(&["ps", "-q", "--filter", "label=app=web"]),
+            format!("{}\n", &id[..12])
+        );
+        assert_eq!(
+            d(&["ps", "-aq", "--filter", "status=created"]).trim(),
+            &env.run_ok(&["inspect", "-f", "{{.Id}}", "two"])[..12]
+        );
+
+        // inspect, logs (stdout and stderr apart), images.
+        assert_eq!(
+            d(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.Config.Image}} {{.Name}}",
+                "one"
+            ]),
+            "running busybox /one\n"
+        );
+        let logs = docker(cli, &socket, &["logs", "one"]);
+        assert_eq!(
+            (text(&logs.stdout), text(&logs.stderr)),
+            ("hello\n".into(), "oops\n".into()),
+            "{cli}"
+        );
+        // The last line of both streams: stderr's.
+        let tail = docker(cli, &socket, &["logs", "--tail", "1", "one"]);
+        assert_eq!(
+            (text(&tail.stdout), text(&tail.stderr)),
+            (String::new(), "oops\n".into()),
+            "{cli}"
+        );
+        assert_eq!(
+            d(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+            "busybox:latest\n"
+        );
+        assert!(d(&["image", "inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
+
+        // Steered from docker, seen from mini.
+        d(&["pause", "one"]);
+        assert_eq!(status(&env, "one"), "paused 0");
+        d(&["unpause", "one"]);
+        assert_eq!(status(&env, "one"), "running 0");
+        d(&["stop", "-t", "1", "one"]);
+        assert_eq!(status(&env, "one"), "exited 137");
+        d(&["start", "one"]);
+        assert_eq!(status(&env, "one"), "running 0");
+        d(&["restart", "-t", "1", "one"]);
+        assert_eq!(status(&env, "one"), "running 0");
+        d(&["kill", "one"]);
+        assert_eq!(d(&["wait", "one"]), "137\n");
+        assert_eq!(status(&env, "one"), "exited 137");
+
+        // Errors: Docker's messages and codes.
+        let out = docker(cli, &socket, &["stop", "nosuch"]);
+        assert_eq!(code(&out), 1, "{cli}");
+        assert!(
+            text(&out.stderr).contains("No such container: nosuch"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        let out = docker(cli, &socket, &["inspect", "nosuch"]);
+        assert_eq!(code(&out), 1, "{cli}");
+        assert!(
+            text(&out.stderr).contains("No such object: nosuch"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        let out = docker(cli, &socket, &["kill", "two"]);
+        assert_eq!(code(&out), 1, "{cli}");
+        assert!(
+            text(&out.stderr).contains("is not running"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+
+        d(&["rm", "one", "two"]);
+        assert_eq!(env.run_ok(&["ps", "-aq"]), "", "{cli}");
+    }
+    // The service ends on SIGTERM and takes its socket; containers run on without it.
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stays",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let mut service = service;
+    assert!(service.stop().success());
+    assert!(!socket.exists());
+    assert_eq!(status(&env, "stays"), "running 0");
+    env.run_ok(&["rm", "-f", "stays"]);
+}
+
+#[test]
+fn an_idle_service_ends_and_a_stale_socket_is_replaced() {
+    let env = TestEnv::new();
+    let socket = env.path("docker.sock");
+    // A socket file nobody answers on (a service killed by SIGKILL leaves one).
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let started = Instant::now();
+    let out = host::output(
+        env.mini()
+            .args(["system", "service", "--time", "1"])
+            .arg(format!("unix://{}", socket.display())),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert!(!socket.exists());
+    // Only unix sockets, for now, and never a socket another service answers on.
+    let out = env.run(&["system", "service", "tcp://0.0.0.0:2375"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        text(&out.stderr).contains("unix socket"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut first = Service::start(&env);
+    let out = env.run(&["system", "service", &format!("unix://{}", socket.display())]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        text(&out.stderr).contains("another service answers"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The socket is root's and its group's only.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o660);
+    assert!(first.stop().success());
+}
