@@ -10,8 +10,11 @@
 //!
 //! Served so far (routes.rs): `_ping`, `version`, `info`, `containers/json`,
 //! `containers/{id}/json`, `start`, `stop`, `restart`, `kill`, `pause`, `unpause`, `wait`,
-//! `logs` (not `follow`), `DELETE`, `images/json`, `images/{name}/json`, `system/df`.
+//! `logs` (not `follow`), `DELETE`, `containers/create`, `images/create` (pull), `images/json`,
+//! `images/{name}/json`, `system/df`.
 
+mod create;
+mod pull;
 mod query;
 mod routes;
 
@@ -182,6 +185,17 @@ async fn handle(
         Err(_) => Bytes::new(),
     };
     let instance = shared.instance.clone();
+    // A pull is async (the registry client); everything else calls the synchronous engine.
+    let unversioned = path.trim_start_matches('/');
+    let unversioned = match unversioned.split_once('/') {
+        Some((v, rest)) if v.starts_with('v') && v[1..].contains('.') => rest,
+        _ => unversioned,
+    };
+    if method == hyper::Method::POST && unversioned == "images/create" {
+        let reply = pull::pull(&instance, &query).await;
+        touch(&shared);
+        return Ok(reply.into_response());
+    }
     let reply = tokio::task::spawn_blocking(move || {
         routes::route(&instance, &method, &path, &query, &body)
     })

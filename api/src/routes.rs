@@ -108,7 +108,7 @@ pub fn route(
     method: &Method,
     path: &str,
     query: &[(String, String)],
-    _body: &[u8],
+    body: &[u8],
 ) -> Reply {
     let path = match strip_version(path) {
         Ok(path) => path,
@@ -130,6 +130,9 @@ pub fn route(
         ["info"] if get => info(instance, &engine),
         ["system", "df"] if get => system_df(&engine),
         ["containers", "json"] if get => containers(&engine, query),
+        ["containers", "create"] if post => {
+            crate::create::create(&engine, body, value(query, "name"))
+        }
         ["containers", id, "json"] if get => engine
             .find(id)
             .map(|r| Reply::Json(200, mini_runtime::views::container_json(&engine, &r))),

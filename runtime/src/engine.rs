@@ -42,8 +42,9 @@ pub struct CreateOptions {
     pub image: String,
     /// Arguments after the image: they replace the image's Cmd.
     pub command: Vec<String>,
-    /// `--entrypoint`: Some("") clears the image's entrypoint.
-    pub entrypoint: Option<String>,
+    /// `--entrypoint` (one word) or the API's `Entrypoint` (a list): Some(empty) clears the
+    /// image's entrypoint. Either resets the image's Cmd.
+    pub entrypoint: Option<Vec<String>>,
     /// `KEY=VALUE` entries, after the image's.
     pub env: Vec<String>,
     pub workdir: Option<String>,
@@ -323,8 +324,8 @@ impl Engine {
         let text = |value: &serde_json::Value| value.as_str().unwrap_or("").to_string();
 
         let entrypoint = match &options.entrypoint {
-            Some(e) if e.is_empty() => None,
-            Some(e) => Some(vec![e.clone()]),
+            Some(e) if e.iter().all(String::is_empty) => None,
+            Some(e) => Some(e.clone()),
             None => strings(&image_config["Entrypoint"]).filter(|e| !e.is_empty()),
         };
         // An entrypoint given on the command line resets the image's Cmd, as in Docker.

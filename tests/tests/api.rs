@@ -290,3 +290,88 @@ fn an_idle_service_ends_and_a_stale_socket_is_replaced() {
     assert_eq!(mode & 0o777, 0o660);
     assert!(first.stop().success());
 }
+
+#[test]
+fn docker_run_detached_pulls_creates_and_publishes_through_mini() {
+    let (env, _registry) = lab(&["nginx", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    let cli = clients()[0];
+    let port = host::free_port().to_string();
+    // nginx is not here yet: the client is told so (404), pulls it, and creates again.
+    let out = docker(
+        cli,
+        &socket,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "-l",
+            "tier=front",
+            "-e",
+            "GREETING=hi",
+            "nginx",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("Unable to find image 'nginx:latest' locally"),
+        "{}",
+        text(&out.stderr)
+    );
+    let id = text(&out.stdout).trim().to_string();
+    assert_eq!(id, env.run_ok(&["inspect", "-f", "{{.Id}}", "web"]).trim());
+    assert_eq!(
+        env.run_ok(&["inspect", "-f", "{{.Config.Labels.tier}}", "web"]),
+        "front\n"
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = host::output(Command::new("curl").args(["-s", "--max-time", "2", &url]));
+        if text(&page.stdout).contains("Welcome to nginx!") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nginx never answered on {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ports = docker_ok(cli, &socket, &["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert_eq!(ports, format!("web 127.0.0.1:{port}->80/tcp\n"));
+    // create, then start: the command and entrypoint as given.
+    let created = docker_ok(
+        cli,
+        &socket,
+        &[
+            "create",
+            "--name",
+            "job",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo from the entrypoint",
+        ],
+    );
+    assert_eq!(created.trim().len(), 64);
+    docker_ok(cli, &socket, &["start", "job"]);
+    assert_eq!(docker_ok(cli, &socket, &["wait", "job"]), "0\n");
+    assert_eq!(env.run_ok(&["logs", "job"]), "from the entrypoint\n");
+    // A name in use: Docker's conflict.
+    let out = docker(cli, &socket, &["create", "--name", "job", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out.stderr).contains("is already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    docker_ok(cli, &socket, &["rm", "-f", "web", "job"]);
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+}

@@ -241,7 +241,7 @@ fn create_options(args: &CreateArgs) -> CliResult<CreateOptions> {
         name: args.name.clone(),
         image: args.image.clone(),
         command: args.command.clone(),
-        entrypoint: args.entrypoint.clone(),
+        entrypoint: args.entrypoint.clone().map(|e| vec![e]),
         env,
         workdir: args.workdir.clone(),
         user: args.user.clone(),

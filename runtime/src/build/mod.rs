@@ -1629,7 +1629,7 @@ impl Run<'_> {
         let mut options = CreateOptions {
             image: digest::short(&state.id).to_string(),
             command: argv.to_vec(),
-            entrypoint: Some(String::new()),
+            entrypoint: Some(Vec::new()),
             env: arg_env.to_vec(),
             network: network.to_string(),
             ..CreateOptions::default()
