@@ -34,9 +34,9 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
-/// Every capability, in the kernel's order (a capability's number is its index).
-const ALL_CAPABILITIES: &[&str] = &[
+/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL` (and mini-runc's
+/// `features`), in the kernel's order (a capability's number is its index).
+pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
