@@ -310,8 +310,8 @@ impl Executor for Init {
 }
 
 impl Executor for Joiner {
+    /// The joiner's own steps, then the init's (SIGPIPE's default, libcontainer's executor).
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
-        default_sigpipe();
         if let Some(size) = &self.size {
             let stdin = std::io::stdin();
             // SAFETY: TIOCSWINSZ reads a winsize from the struct we pass.
@@ -328,17 +328,17 @@ impl Executor for Joiner {
             )
             .map_err(|err| ExecutorError::Other(format!("dropping capabilities: {err}")))?;
         }
-        libcontainer::workload::default::get_executor().exec(spec)
+        Init.exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        libcontainer::workload::default::get_executor().validate(spec)
+        Init.validate(spec)
     }
 
     fn setup_envs(
         &self,
         envs: HashMap<String, String>,
     ) -> std::result::Result<(), libcontainer::workload::ExecutorSetEnvsError> {
-        libcontainer::workload::default::get_executor().setup_envs(envs)
+        Init.setup_envs(envs)
     }
 }

@@ -433,6 +433,14 @@ fn copy_entry(from: &Path, to: &Path, owner: Ownership, follow: bool) -> Result<
     apply(to, mode, owner.uid, owner.gid, meta.mtime(), false)
 }
 
+/// Where the file `dest` (absolute in the image) goes on the host, its folders made.
+fn host_file(tree: &mut LayerTree, dest: &Path) -> Result<PathBuf, String> {
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    Ok(tree
+        .make_dirs(parent)?
+        .join(dest.file_name().unwrap_or_default()))
+}
+
 /// Writes `content` as the file `dest` (a here-document), root's and 0644 unless told.
 pub fn write_file(
     tree: &mut LayerTree,
@@ -440,10 +448,7 @@ pub fn write_file(
     content: &[u8],
     owner: Ownership,
 ) -> Result<(), String> {
-    let parent = dest.parent().unwrap_or(Path::new("/"));
-    let host = tree
-        .make_dirs(parent)?
-        .join(dest.file_name().unwrap_or_default());
+    let host = host_file(tree, dest)?;
     std::fs::write(&host, content).map_err(|e| format!("{}: {e}", dest.display()))?;
     apply(
         &host,
@@ -464,10 +469,7 @@ pub fn place_file(
     mtime: Option<i64>,
     owner: Ownership,
 ) -> Result<(), String> {
-    let parent = dest.parent().unwrap_or(Path::new("/"));
-    let host = tree
-        .make_dirs(parent)?
-        .join(dest.file_name().unwrap_or_default());
+    let host = host_file(tree, dest)?;
     if std::fs::rename(from, &host).is_err() {
         std::fs::copy(from, &host).map_err(|e| format!("{}: {e}", dest.display()))?;
     }
