@@ -13,6 +13,7 @@
 //! `logs` (not `follow`), `DELETE`, `containers/create`, `images/create` (pull), `images/json`,
 //! `images/{name}/json`, `system/df`.
 
+mod attach;
 mod create;
 mod pull;
 mod query;
@@ -25,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+
+/// Every response's body: whole, or (for `wait`) sent once ready after the headers.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
@@ -45,6 +49,7 @@ pub struct Instance {
 #[derive(Debug)]
 struct Shared {
     instance: Instance,
+    hub: attach::Hub,
     started: Instant,
     /// Milliseconds since `started` of the last request's end.
     last_active: AtomicU64,
@@ -67,13 +72,17 @@ pub fn serve(instance: Instance, uri: &str, idle: Option<Duration>) -> Result<()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the service: {e}"))?;
-    runtime.block_on(run(instance, path, idle))
+    let result = runtime.block_on(run(instance, path, idle));
+    // Handlers still waiting (a `wait` on a container that runs on) must not hold the exit.
+    runtime.shutdown_background();
+    result
 }
 
 async fn run(instance: Instance, path: PathBuf, idle: Option<Duration>) -> Result<(), String> {
     let listener = bind(&path)?;
     let shared = Arc::new(Shared {
         instance,
+        hub: attach::Hub::default(),
         started: Instant::now(),
         last_active: AtomicU64::new(0),
         open: AtomicUsize::new(0),
@@ -103,6 +112,7 @@ async fn run(instance: Instance, path: PathBuf, idle: Option<Duration>) -> Resul
                 hyper::service::service_fn(move |request| handle(service_shared.clone(), request));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(io, service)
+                .with_upgrades()
                 .await;
             shared.open.fetch_sub(1, Ordering::SeqCst);
             touch(&shared);
@@ -175,32 +185,178 @@ impl Drop for RemoveOnDrop {
 async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<Body>, std::convert::Infallible> {
     touch(&shared);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = query::parse(request.uri().query().unwrap_or_default());
+    let unversioned = path.trim_start_matches('/');
+    let unversioned = match unversioned.split_once('/') {
+        Some((v, rest)) if v.starts_with('v') && v[1..].contains('.') => rest,
+        _ => unversioned,
+    }
+    .to_string();
+    let segments: Vec<&str> = unversioned.split('/').collect();
+    if method == hyper::Method::POST {
+        if let ["containers", id, "attach"] = segments.as_slice() {
+            let reply = attach_request(shared.clone(), request, id, &query).await;
+            touch(&shared);
+            return Ok(reply);
+        }
+        if let ["containers", id, "wait"] = segments.as_slice() {
+            return Ok(wait_request(shared.clone(), id, &query).await);
+        }
+    }
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::new(),
     };
     let instance = shared.instance.clone();
     // A pull is async (the registry client); everything else calls the synchronous engine.
-    let unversioned = path.trim_start_matches('/');
-    let unversioned = match unversioned.split_once('/') {
-        Some((v, rest)) if v.starts_with('v') && v[1..].contains('.') => rest,
-        _ => unversioned,
-    };
     if method == hyper::Method::POST && unversioned == "images/create" {
         let reply = pull::pull(&instance, &query).await;
         touch(&shared);
         return Ok(reply.into_response());
     }
+    let routed = shared.clone();
     let reply = tokio::task::spawn_blocking(move || {
-        routes::route(&instance, &method, &path, &query, &body)
+        routes::route(&routed.instance, &routed.hub, &method, &path, &query, &body)
     })
     .await
     .unwrap_or_else(|err| routes::Reply::error(500, format!("the handler failed: {err}")));
     touch(&shared);
     Ok(reply.into_response())
+}
+
+/// `POST /containers/{id}/attach`: answered with `101 UPGRADED`; the relay runs on the
+/// upgraded connection (attach.rs), waiting for the container's start if it is not running.
+async fn attach_request(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    id: &str,
+    query: &[(String, String)],
+) -> Response<Body> {
+    let instance = shared.instance.clone();
+    let text = id.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
+            .and_then(|engine| engine.find(&text))
+    })
+    .await;
+    let record = match found {
+        Ok(Ok(record)) => record,
+        Ok(Err(err)) => return routes::failure(err).into_response(),
+        Err(err) => return routes::Reply::error(500, err.to_string()).into_response(),
+    };
+    let flag = |key: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .is_some_and(|(_, v)| query::truthy(v))
+    };
+    let streams = attach::Streams {
+        stdin: flag("stdin"),
+        stdout: flag("stdout"),
+        stderr: flag("stderr"),
+        tty: record.config.tty,
+    };
+    let upgrade = hyper::upgrade::on(request);
+    let runroot = shared.instance.runroot.clone();
+    let relayed = shared.clone();
+    relayed.open.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            let client = hyper_util::rt::TokioIo::new(upgraded);
+            let monitor = if record.is_running() {
+                mini_runtime::attach::connect(&runroot, record.short_id()).ok()
+            } else {
+                relayed.hub.wait_for_start(&record.id).await.ok()
+            };
+            if let Some(monitor) = monitor {
+                attach::relay(&relayed.hub, &record.id, client, monitor, streams).await;
+            }
+        }
+        relayed.open.fetch_sub(1, Ordering::SeqCst);
+        touch(&relayed);
+    });
+    let kind = if streams.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Response::builder()
+        .status(hyper::StatusCode::SWITCHING_PROTOCOLS)
+        .header("Content-Type", kind)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "tcp")
+        .header("Api-Version", API_VERSION)
+        .body(Full::new(Bytes::new()).boxed())
+        .expect("a response of valid parts")
+}
+
+/// `POST /containers/{id}/wait`: the headers go at once (the docker CLI waits for them before
+/// it starts the container), the status when the condition is met.
+async fn wait_request(shared: Arc<Shared>, id: &str, query: &[(String, String)]) -> Response<Body> {
+    let condition = routes::condition(query);
+    if !["not-running", "next-exit", "removed"].contains(&condition) {
+        return routes::Reply::error(400, format!("invalid condition: {condition:?}"))
+            .into_response();
+    }
+    let instance = shared.instance.clone();
+    let text = id.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
+            .and_then(|engine| engine.find(&text))
+    })
+    .await;
+    match found {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => return routes::failure(err).into_response(),
+        Err(err) => return routes::Reply::error(500, err.to_string()).into_response(),
+    }
+    let waiting = shared.clone();
+    let id = id.to_string();
+    let query = query.to_vec();
+    // The client may go before the condition is met: the waiting thread then stops too.
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cancel = SetOnDrop(gone.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        let engine = mini_runtime::Engine::open(
+            &waiting.instance.root,
+            &waiting.instance.runroot,
+            &waiting.instance.config,
+        );
+        let reply = engine
+            .and_then(|engine| routes::wait(&engine, &waiting.hub, &id, &query, &gone))
+            .unwrap_or_else(routes::failure);
+        match reply {
+            routes::Reply::Json(_, value) => value,
+            _ => serde_json::json!({"StatusCode": -1, "Error": {"Message": "waiting failed"}}),
+        }
+    });
+    let body = futures_util::stream::once(async move {
+        let _cancel = cancel;
+        let value = task.await.unwrap_or_else(
+            |err| serde_json::json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+        );
+        let mut bytes = serde_json::to_vec(&value).expect("JSON values serialize");
+        bytes.push(b'\n');
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(bytes)))
+    });
+    Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .header("Api-Version", API_VERSION)
+        .body(BodyExt::boxed(http_body_util::StreamBody::new(body)))
+        .expect("a response of valid parts")
+}
+
+/// Sets its flag when dropped: a response body that goes unsent tells its worker to stop.
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }

@@ -2,7 +2,7 @@
 //! Docker's response. Paths may carry a version (`/v1.41/containers/json`).
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::{Method, Response, StatusCode};
 use mini_runtime::{ContainerRecord, Engine, Error};
 use serde_json::{json, Value};
@@ -23,7 +23,7 @@ impl Reply {
         Reply::Json(status, json!({"message": message.into()}))
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<crate::Body> {
         let (status, content_type, body) = match self {
             Reply::Json(status, value) => {
                 let mut body = serde_json::to_vec(&value).expect("JSON values serialize");
@@ -46,13 +46,13 @@ impl Reply {
             response = response.header("Content-Type", kind);
         }
         response
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(Bytes::from(body)).boxed())
             .expect("a response of valid parts")
     }
 }
 
 /// Docker's status for an engine error.
-fn failure(err: Error) -> Reply {
+pub(crate) fn failure(err: Error) -> Reply {
     let status = match &err {
         Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NotFound(_) => 404,
         Error::Storage(mini_storage::Error::NoSuchImage(_)) => 404,
@@ -64,7 +64,7 @@ fn failure(err: Error) -> Reply {
     Reply::error(status, err.to_string())
 }
 
-fn value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .rev()
@@ -105,6 +105,7 @@ fn strip_version(path: &str) -> Result<&str, Reply> {
 
 pub fn route(
     instance: &Instance,
+    hub: &crate::attach::Hub,
     method: &Method,
     path: &str,
     query: &[(String, String)],
@@ -137,15 +138,13 @@ pub fn route(
             .find(id)
             .map(|r| Reply::Json(200, mini_runtime::views::container_json(&engine, &r))),
         ["containers", id, "logs"] if get => logs(&engine, id, query),
-        ["containers", id, "start"] if post => start(&engine, id),
+        ["containers", id, "start"] if post => start(&engine, hub, id),
+        ["containers", _, "resize"] if post => Ok(Reply::Empty(200)),
         ["containers", id, "stop"] if post => stop(&engine, id, query),
         ["containers", id, "restart"] if post => restart(&engine, id, query),
         ["containers", id, "kill"] if post => kill(&engine, id, query),
         ["containers", id, "pause"] if post => engine.pause(id).map(|_| Reply::Empty(204)),
         ["containers", id, "unpause"] if post => engine.unpause(id).map(|_| Reply::Empty(204)),
-        ["containers", id, "wait"] if post => engine
-            .wait(id)
-            .map(|code| Reply::Json(200, json!({"StatusCode": code, "Error": null}))),
         ["containers", id] if method == Method::DELETE => engine
             .remove(id, flag(query, "force"), flag(query, "v"))
             .map(|_| Reply::Empty(204)),
@@ -286,13 +285,88 @@ fn summary(engine: &Engine, record: &ContainerRecord) -> Value {
     })
 }
 
-fn start(engine: &Engine, id: &str) -> mini_runtime::Result<Reply> {
+/// Starts a container; attaches waiting for it get sockets connected before it runs.
+fn start(engine: &Engine, hub: &crate::attach::Hub, id: &str) -> mini_runtime::Result<Reply> {
     let record = engine.find(id)?;
     if record.is_running() {
         return Ok(Reply::Empty(304));
     }
-    engine.start(&record.id, false)?;
+    let mut waiting = hub.take_pending(&record.id).into_iter();
+    let Some(first) = waiting.next() else {
+        engine.start(&record.id, false)?;
+        return Ok(Reply::Empty(204));
+    };
+    if let mini_runtime::Started::Attached(socket) = engine.start(&record.id, true)? {
+        let _ = first.send(socket);
+    }
+    for other in waiting {
+        if let Ok(socket) = mini_runtime::attach::connect(&engine.store.runroot, record.short_id())
+        {
+            let _ = other.send(socket);
+        }
+    }
     Ok(Reply::Empty(204))
+}
+
+/// `POST /containers/{id}/wait`: until the container is not running (`not-running`, the
+/// default), has run and ended after the request (`next-exit`), or is gone (`removed`).
+pub(crate) fn wait(
+    engine: &Engine,
+    hub: &crate::attach::Hub,
+    id: &str,
+    query: &[(String, String)],
+    gone: &std::sync::atomic::AtomicBool,
+) -> mini_runtime::Result<Reply> {
+    let condition = condition(query);
+    if !["not-running", "next-exit", "removed"].contains(&condition) {
+        return Ok(Reply::error(
+            400,
+            format!("invalid condition: {condition:?}"),
+        ));
+    }
+    let first = engine.find(id)?;
+    let full = first.id.clone();
+    let mut last = first.clone();
+    loop {
+        let now = match engine.get(&full) {
+            Ok(record) => Some(record),
+            Err(Error::NoSuchContainer(_)) | Err(Error::Corrupt { .. }) | Err(Error::Io { .. }) => {
+                None
+            }
+            Err(err) => return Err(err),
+        };
+        let done = match (&now, condition) {
+            (None, _) => true,
+            (Some(_), "removed") => false,
+            (Some(r), "next-exit") => {
+                !r.is_running()
+                    && (first.is_running() || r.state.started_at != first.state.started_at)
+            }
+            (Some(r), _) => !r.is_running(),
+        };
+        if let Some(record) = now {
+            last = record;
+        }
+        if done {
+            let code = match engine.get(&full) {
+                Ok(record) if !record.is_running() => record.state.exit_code,
+                _ => hub.exit_seen(&full).unwrap_or(last.state.exit_code),
+            };
+            return Ok(Reply::Json(200, json!({"StatusCode": code, "Error": null})));
+        }
+        if gone.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(Reply::Empty(204));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `wait`'s condition; an empty one (older CLIs send `condition=`) is the default.
+pub(crate) fn condition(query: &[(String, String)]) -> &str {
+    match value(query, "condition") {
+        None | Some("") => "not-running",
+        Some(condition) => condition,
+    }
 }
 
 fn timeout(query: &[(String, String)]) -> Option<i64> {

@@ -93,6 +93,72 @@ pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
     out
 }
 
+/// Runs a command with `input` (if any) on its stdin and captures its output, like
+/// `output_with_input`, but kills it and panics with what it printed if it has not ended
+/// within `limit`: a client that hangs fails its test instead of the whole run.
+pub fn output_within(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    limit: std::time::Duration,
+) -> Output {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run `{}`: {err}", describe(cmd)));
+    let writer = child.stdin.take().map(|mut stdin| {
+        let input = input.unwrap_or_default().to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("a piped stdout")));
+    let stderr = reader(Box::new(child.stderr.take().expect("a piped stderr")));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (
+                stdout.join().unwrap_or_default(),
+                stderr.join().unwrap_or_default(),
+            );
+            panic!(
+                "`{}` did not end within {limit:?}:\n{}{}",
+                describe(cmd),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
 /// Runs a command that must succeed and returns its standard output as text.
 pub fn check(cmd: &mut Command) -> String {
     let out = output(cmd);

@@ -22,6 +22,9 @@ impl Service {
             .mini()
             .args(["system", "service", "--time", "0"])
             .arg(format!("unix://{}", socket.display()))
+            // Not the test's own pipes: a service that outlived its test would hold them.
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(env.path("service.log")).expect("the service's log"))
             .spawn()
             .expect("mini system service");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -55,14 +58,21 @@ fn clients() -> Vec<&'static str> {
         .collect()
 }
 
+/// The docker CLI against the service; one that has not ended within a minute fails the test.
 fn docker(cli: &str, socket: &Path, args: &[&str]) -> Output {
-    host::output(
+    docker_with_input(cli, socket, args, None)
+}
+
+fn docker_with_input(cli: &str, socket: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    host::output_within(
         Command::new(cli)
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .args(args)
             .env_remove("DOCKER_HOST")
             .env("DOCKER_CONFIG", socket.with_file_name("docker-config")),
+        input,
+        Duration::from_secs(60),
     )
 }
 
@@ -373,5 +383,81 @@ fn docker_run_detached_pulls_creates_and_publishes_through_mini() {
         text(&out.stderr)
     );
     docker_ok(cli, &socket, &["rm", "-f", "web", "job"]);
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn docker_run_attached_streams_output_stdin_and_the_exit_code() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    for cli in clients() {
+        // Output on both streams, apart, and the container's code as the client's.
+        let out = docker(
+            cli,
+            &socket,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+        );
+        assert_eq!(
+            (code(&out), text(&out.stdout), text(&out.stderr)),
+            (3, "out\n".to_string(), "err\n".to_string()),
+            "{cli}"
+        );
+        assert_eq!(env.run_ok(&["ps", "-aq"]), "", "{cli}: --rm removed it");
+        // stdin, with -i, to its end.
+        let out = docker_with_input(
+            cli,
+            &socket,
+            &[
+                "run",
+                "-i",
+                "--name",
+                "cat",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "tr a-z A-Z; echo done",
+            ],
+            Some(b"piped in\n"),
+        );
+        assert_eq!(
+            (code(&out), text(&out.stdout)),
+            (0, "PIPED IN\ndone\n".to_string()),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(status(&env, "cat"), "exited 0");
+        // A long output arrives whole.
+        let out = docker_ok(cli, &socket, &["start", "-a", "cat"]);
+        assert_eq!(out, "done\n", "{cli}: start -a with nothing on stdin");
+        let out = docker(
+            cli,
+            &socket,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "seq 1 20000",
+            ],
+        );
+        assert_eq!(text(&out.stdout).lines().count(), 20000, "{cli}");
+        docker_ok(cli, &socket, &["rm", "cat"]);
+    }
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
 }
