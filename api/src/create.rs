@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::routes::Reply;
 
 /// The strings of a JSON list (null or absent: none).
-fn strings(value: &Value, field: &str) -> Result<Vec<String>> {
+pub(crate) fn strings(value: &Value, field: &str) -> Result<Vec<String>> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => items
@@ -29,7 +29,7 @@ fn strings(value: &Value, field: &str) -> Result<Vec<String>> {
     }
 }
 
-fn text(value: &Value, field: &str) -> Result<Option<String>> {
+pub(crate) fn text(value: &Value, field: &str) -> Result<Option<String>> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
@@ -48,7 +48,7 @@ fn number(value: &Value, field: &str) -> Result<i64> {
     }
 }
 
-fn boolean(value: &Value, field: &str) -> Result<bool> {
+pub(crate) fn boolean(value: &Value, field: &str) -> Result<bool> {
     match value {
         Value::Null => Ok(false),
         Value::Bool(b) => Ok(*b),

@@ -15,6 +15,7 @@
 
 mod attach;
 mod create;
+mod exec;
 mod pull;
 mod query;
 mod routes;
@@ -50,6 +51,7 @@ pub struct Instance {
 struct Shared {
     instance: Instance,
     hub: attach::Hub,
+    execs: exec::Execs,
     started: Instant,
     /// Milliseconds since `started` of the last request's end.
     last_active: AtomicU64,
@@ -83,6 +85,7 @@ async fn run(instance: Instance, path: PathBuf, idle: Option<Duration>) -> Resul
     let shared = Arc::new(Shared {
         instance,
         hub: attach::Hub::default(),
+        execs: exec::Execs::default(),
         started: Instant::now(),
         last_active: AtomicU64::new(0),
         open: AtomicUsize::new(0),
@@ -203,6 +206,11 @@ async fn handle(
             touch(&shared);
             return Ok(reply);
         }
+        if let ["exec", id, "start"] = segments.as_slice() {
+            let reply = exec_start(shared.clone(), request, id).await;
+            touch(&shared);
+            return Ok(reply);
+        }
         if let ["containers", id, "wait"] = segments.as_slice() {
             return Ok(wait_request(shared.clone(), id, &query).await);
         }
@@ -220,7 +228,15 @@ async fn handle(
     }
     let routed = shared.clone();
     let reply = tokio::task::spawn_blocking(move || {
-        routes::route(&routed.instance, &routed.hub, &method, &path, &query, &body)
+        routes::route(
+            &routed.instance,
+            &routed.hub,
+            &routed.execs,
+            &method,
+            &path,
+            &query,
+            &body,
+        )
     })
     .await
     .unwrap_or_else(|err| routes::Reply::error(500, format!("the handler failed: {err}")));
@@ -280,7 +296,12 @@ async fn attach_request(
         relayed.open.fetch_sub(1, Ordering::SeqCst);
         touch(&relayed);
     });
-    let kind = if streams.tty {
+    upgraded(streams.tty)
+}
+
+/// `101 UPGRADED`: the connection is the stream from here on (raw for a tty, else frames).
+fn upgraded(tty: bool) -> Response<Body> {
+    let kind = if tty {
         "application/vnd.docker.raw-stream"
     } else {
         "application/vnd.docker.multiplexed-stream"
@@ -293,6 +314,68 @@ async fn attach_request(
         .header("Api-Version", API_VERSION)
         .body(Full::new(Bytes::new()).boxed())
         .expect("a response of valid parts")
+}
+
+/// `POST /exec/{id}/start`: detached, 200 once the process runs; attached, `101 UPGRADED`
+/// and the process's streams on the connection until it ends (exec.rs).
+async fn exec_start(shared: Arc<Shared>, request: Request<Incoming>, id: &str) -> Response<Body> {
+    let exec = match shared.execs.get(id) {
+        Ok(exec) => exec,
+        Err(err) => return routes::failure(err).into_response(),
+    };
+    let wants_upgrade = request.headers().contains_key(hyper::header::UPGRADE);
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let options: serde_json::Value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(err) => {
+                return routes::Reply::error(400, format!("invalid JSON: {err}")).into_response()
+            }
+        }
+    };
+    let detach = options["Detach"].as_bool().unwrap_or(false);
+    let size = options["ConsoleSize"].as_array().and_then(|size| {
+        let rows = u16::try_from(size.first()?.as_u64()?).ok()?;
+        let columns = u16::try_from(size.get(1)?.as_u64()?).ok()?;
+        Some((rows, columns)).filter(|&(r, c)| r > 0 && c > 0)
+    });
+    if let Err(err) = exec::claim(&exec) {
+        return routes::failure(err).into_response();
+    }
+    if detach {
+        return match exec::start_detached(&shared.instance, &exec).await {
+            Ok(()) => routes::Reply::Empty(200).into_response(),
+            Err(err) => routes::failure(err).into_response(),
+        };
+    }
+    if !wants_upgrade {
+        return routes::Reply::error(
+            400,
+            "an attached exec start needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
+        )
+        .into_response();
+    }
+    let request = Request::from_parts(parts, Full::new(Bytes::new()));
+    let upgrade = hyper::upgrade::on(request);
+    let relayed = shared.clone();
+    relayed.open.fetch_add(1, Ordering::SeqCst);
+    let tty = exec.config.tty;
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            let client = hyper_util::rt::TokioIo::new(upgraded);
+            exec::run_attached(&relayed.instance, &exec, client, size).await;
+        }
+        relayed.open.fetch_sub(1, Ordering::SeqCst);
+        touch(&relayed);
+    });
+    upgraded(tty)
 }
 
 /// `POST /containers/{id}/wait`: the headers go at once (the docker CLI waits for them before

@@ -106,6 +106,7 @@ fn strip_version(path: &str) -> Result<&str, Reply> {
 pub fn route(
     instance: &Instance,
     hub: &crate::attach::Hub,
+    execs: &crate::exec::Execs,
     method: &Method,
     path: &str,
     query: &[(String, String)],
@@ -139,7 +140,13 @@ pub fn route(
             .map(|r| Reply::Json(200, mini_runtime::views::container_json(&engine, &r))),
         ["containers", id, "logs"] if get => logs(&engine, id, query),
         ["containers", id, "start"] if post => start(&engine, hub, id),
-        ["containers", _, "resize"] if post => Ok(Reply::Empty(200)),
+        ["containers", id, "resize"] if post => resize(&engine, id, query),
+        ["containers", id, "exec"] if post => crate::exec::create(&engine, execs, id, body),
+        ["exec", id, "json"] if get => crate::exec::inspect(execs, id),
+        ["exec", id, "resize"] if post => {
+            let (rows, columns) = size(query);
+            crate::exec::resize(execs, id, rows, columns)
+        }
         ["containers", id, "stop"] if post => stop(&engine, id, query),
         ["containers", id, "restart"] if post => restart(&engine, id, query),
         ["containers", id, "kill"] if post => kill(&engine, id, query),
@@ -367,6 +374,36 @@ pub(crate) fn condition(query: &[(String, String)]) -> &str {
         None | Some("") => "not-running",
         Some(condition) => condition,
     }
+}
+
+/// `h` and `w` of a resize.
+fn size(query: &[(String, String)]) -> (u16, u16) {
+    let number = |key| value(query, key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (number("h"), number("w"))
+}
+
+/// `POST /containers/{id}/resize`: the container's terminal, through its monitor.
+fn resize(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let record = engine.find(id)?;
+    if !record.is_running() {
+        return Err(Error::Conflict(format!(
+            "Container {} is not running",
+            record.id
+        )));
+    }
+    let (rows, columns) = size(query);
+    if record.config.tty {
+        use std::io::Write;
+        let mut payload = [0u8; 4];
+        payload[..2].copy_from_slice(&rows.to_le_bytes());
+        payload[2..].copy_from_slice(&columns.to_le_bytes());
+        let mut monitor = mini_runtime::attach::connect(&engine.store.runroot, record.short_id())?;
+        let _ = monitor.write_all(&mini_runtime::attach::frame(
+            mini_runtime::attach::RESIZE,
+            &payload,
+        ));
+    }
+    Ok(Reply::Empty(200))
 }
 
 fn timeout(query: &[(String, String)]) -> Option<i64> {

@@ -518,7 +518,7 @@ pub(crate) fn window_size(fd: BorrowedFd) -> Option<[u8; 4]> {
 }
 
 /// Gives the terminal `fd` the size in a RESIZE payload.
-pub(crate) fn set_window_size(fd: BorrowedFd, payload: &[u8]) {
+pub fn set_window_size(fd: BorrowedFd, payload: &[u8]) {
     if payload.len() < 4 {
         return;
     }

@@ -461,3 +461,103 @@ fn docker_run_attached_streams_output_stdin_and_the_exit_code() {
     }
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn docker_exec_runs_in_minis_containers_with_streams_codes_and_a_terminal() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    env.run_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--network",
+        "none",
+        "-e",
+        "FROM=image",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    for cli in clients() {
+        // Both streams apart, the container's environment with -e over it, the exit code.
+        let out = docker(
+            cli,
+            &socket,
+            &[
+                "exec",
+                "-e",
+                "EXTRA=given",
+                "-w",
+                "/tmp",
+                "box",
+                "sh",
+                "-c",
+                "echo $FROM $EXTRA $(pwd); echo err >&2; exit 7",
+            ],
+        );
+        assert_eq!(
+            (code(&out), text(&out.stdout), text(&out.stderr)),
+            (7, "image given /tmp\n".to_string(), "err\n".to_string()),
+            "{cli}"
+        );
+        // -i: stdin to its end, and the output after it.
+        let out = docker_with_input(
+            cli,
+            &socket,
+            &["exec", "-i", "box", "tr", "a-z", "A-Z"],
+            Some(b"piped\n"),
+        );
+        assert_eq!(
+            (code(&out), text(&out.stdout)),
+            (0, "PIPED\n".to_string()),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        // Docker's codes for a command that is not there, and for a container that is not running.
+        let out = docker(cli, &socket, &["exec", "box", "no-such-command"]);
+        assert_eq!(code(&out), 127, "{cli}: {}", text(&out.stderr));
+        // -d: it runs on after the client has gone.
+        docker_ok(
+            cli,
+            &socket,
+            &["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/mark"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.run(&["exec", "box", "cat", "/tmp/mark"]).status.code() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "{cli}: the detached exec never ran"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        env.run_ok(&["exec", "box", "rm", "/tmp/mark"]);
+        // -it through a terminal of the client's: a tty inside, of the client's size.
+        let line = format!(
+            "stty rows 33 cols 101; {cli} -H unix://{} exec -it box sh -c 'tty; stty size; exit 4'",
+            socket.display()
+        );
+        let out = host::output_within(
+            Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .env("DOCKER_CONFIG", socket.with_file_name("docker-config")),
+            None,
+            Duration::from_secs(60),
+        );
+        let printed = text(&out.stdout);
+        assert!(printed.contains("/dev/pts/"), "{cli}: {printed}");
+        assert!(printed.contains("33 101"), "{cli}: {printed}");
+        assert_eq!(code(&out), 4, "{cli}: {printed}");
+    }
+    env.run_ok(&["stop", "-t", "0", "box"]);
+    let out = docker(clients()[0], &socket, &["exec", "box", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        text(&out.stderr).contains("is not running"),
+        "{}",
+        text(&out.stderr)
+    );
+    env.run_ok(&["rm", "box"]);
+}
