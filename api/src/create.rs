@@ -116,9 +116,27 @@ pub fn options(body: &[u8], name: Option<&str>) -> Result<CreateOptions> {
         ..CreateOptions::default()
     };
     // The image's own VOLUMEs come with the image; those the request names become anonymous
-    // volumes, as `-v /path` does.
+    // volumes, as `-v /path` does, unless a bind or mount already serves that path (compose
+    // names each volume's path in both).
+    let served: Vec<String> = options
+        .volumes
+        .iter()
+        .filter_map(|bind| bind.split(':').nth(1).map(String::from))
+        .chain(
+            host["Mounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["Target"].as_str().map(String::from)),
+        )
+        .map(|path| path.trim_end_matches('/').to_string())
+        .collect();
     if let Some(volumes) = config["Volumes"].as_object() {
-        options.volumes.extend(volumes.keys().cloned());
+        for path in volumes.keys() {
+            if !served.contains(&path.trim_end_matches('/').to_string()) {
+                options.volumes.push(path.clone());
+            }
+        }
     }
     if let Some(labels) = config["Labels"].as_object() {
         options.labels = labels

@@ -16,6 +16,7 @@
 mod attach;
 mod create;
 mod exec;
+mod objects;
 mod pull;
 mod query;
 mod routes;

@@ -57,6 +57,7 @@ pub(crate) fn failure(err: Error) -> Reply {
         Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NotFound(_) => 404,
         Error::Storage(mini_storage::Error::NoSuchImage(_)) => 404,
         Error::NameInUse { .. } | Error::Conflict(_) => 409,
+        Error::Forbidden(_) => 403,
         Error::Invalid(_) | Error::Ambiguous(_) => 400,
         Error::Storage(mini_storage::Error::InvalidReference { .. }) => 400,
         _ => 500,
@@ -72,7 +73,7 @@ pub(crate) fn value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a 
         .map(|(_, v)| v.as_str())
 }
 
-fn flag(query: &[(String, String)], key: &str) -> bool {
+pub(crate) fn flag(query: &[(String, String)], key: &str) -> bool {
     value(query, key).is_some_and(truthy)
 }
 
@@ -155,6 +156,22 @@ pub fn route(
         ["containers", id] if method == Method::DELETE => engine
             .remove(id, flag(query, "force"), flag(query, "v"))
             .map(|_| Reply::Empty(204)),
+        ["networks"] if get => crate::objects::networks(&engine, query),
+        ["networks", "create"] if post => crate::objects::network_create(&engine, body),
+        ["networks", "prune"] if post => crate::objects::network_prune(&engine),
+        ["networks", id] if get => crate::objects::network(&engine, id),
+        ["networks", id] if method == Method::DELETE => crate::objects::network_remove(&engine, id),
+        ["networks", id, "connect"] if post => crate::objects::network_connect(&engine, id, body),
+        ["networks", id, "disconnect"] if post => {
+            crate::objects::network_disconnect(&engine, id, body)
+        }
+        ["volumes"] if get => crate::objects::volumes(&engine, query),
+        ["volumes", "create"] if post => crate::objects::volume_create(&engine, body),
+        ["volumes", "prune"] if post => crate::objects::volume_prune(&engine, query),
+        ["volumes", name] if get => crate::objects::volume(&engine, name),
+        ["volumes", name] if method == Method::DELETE => {
+            crate::objects::volume_remove(&engine, name, query)
+        }
         ["images", "json"] if get => images(&engine),
         ["images", name @ .., "json"] if get && !name.is_empty() => {
             mini_runtime::views::image_json(&engine, &name.join("/")).map(|v| Reply::Json(200, v))
@@ -207,15 +224,15 @@ fn system_df(engine: &Engine) -> mini_runtime::Result<Reply> {
     ))
 }
 
-/// `GET /containers/json`: Docker's summaries, running ones unless `all`, with `filters`.
-fn containers(engine: &Engine, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
-    let filters: Vec<(String, String)> = match value(query, "filters") {
+/// The `filters` parameter as pairs; both forms Docker's clients send, `{"k": ["v"]}` and
+/// `{"k": {"v": true}}`.
+pub(crate) fn filters(query: &[(String, String)]) -> mini_runtime::Result<Vec<(String, String)>> {
+    Ok(match value(query, "filters") {
         Some(text) if !text.is_empty() => {
             let parsed: Value = serde_json::from_str(text)
                 .map_err(|e| Error::Invalid(format!("invalid filter: {e}")))?;
             let mut pairs = Vec::new();
             for (key, values) in parsed.as_object().into_iter().flatten() {
-                // Both forms Docker's clients send: {"k": ["v"]} and {"k": {"v": true}}.
                 let list: Vec<String> = match values {
                     Value::Array(items) => items
                         .iter()
@@ -231,22 +248,17 @@ fn containers(engine: &Engine, query: &[(String, String)]) -> mini_runtime::Resu
             pairs
         }
         _ => Vec::new(),
-    };
+    })
+}
+
+/// `GET /containers/json`: Docker's summaries, running ones unless `all`, with `filters`.
+fn containers(engine: &Engine, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let filters = filters(query)?;
     let mut records = engine.list()?;
     if !flag(query, "all") && !filters.iter().any(|(k, _)| k == "status") {
         records.retain(ContainerRecord::is_running);
     }
-    // Values of one key are alternatives; different keys must all hold.
-    records.retain(|r| {
-        let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-        keys.dedup();
-        keys.iter().all(|key| {
-            filters
-                .iter()
-                .filter(|(k, _)| k == key)
-                .any(|(k, v)| mini_runtime::views::container_matches(r, k, v))
-        })
-    });
+    records.retain(|r| mini_runtime::views::container_filters_match(r, &filters));
     if let Some(limit) = value(query, "limit").and_then(|l| l.parse::<usize>().ok()) {
         records.truncate(limit);
     }

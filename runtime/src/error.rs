@@ -30,6 +30,10 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// The object may not be changed this way at all (a pre-defined network, one in use).
+    #[error("{0}")]
+    Forbidden(String),
+
     /// An image or layer problem.
     #[error(transparent)]
     Storage(#[from] mini_storage::Error),

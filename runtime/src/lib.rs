@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod names;
 pub mod networking;
+pub mod objects;
 pub mod options;
 pub mod pause;
 pub mod process;

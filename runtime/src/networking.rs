@@ -26,6 +26,9 @@ impl From<mini_network::Error> for Error {
             mini_network::Error::Conflict(m) | mini_network::Error::Exhausted(m) => {
                 Error::Conflict(m)
             }
+            mini_network::Error::NoSuchNetwork(name) => {
+                Error::NotFound(format!("network {name} not found"))
+            }
             other => Error::System(other.to_string()),
         }
     }

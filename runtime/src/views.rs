@@ -351,6 +351,23 @@ pub fn title(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether a container passes a set of filters as Docker applies them: values of one key are
+/// alternatives (`status=exited` or `status=created`), except `label`, whose values must all
+/// hold; different keys must all hold.
+pub fn container_filters_match(record: &ContainerRecord, filters: &[(String, String)]) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|key| {
+        let mut values = filters.iter().filter(|(k, _)| k == key);
+        if *key == "label" {
+            values.all(|(k, v)| container_matches(record, k, v))
+        } else {
+            values.any(|(k, v)| container_matches(record, k, v))
+        }
+    })
+}
+
 /// Whether a container passes one of `ps`'s filters (`name`, `id`, `status`, `ancestor`,
 /// `exited`, `label`), as the CLI and the API take them.
 pub fn container_matches(record: &ContainerRecord, key: &str, value: &str) -> bool {

@@ -561,3 +561,109 @@ fn docker_exec_runs_in_minis_containers_with_streams_codes_and_a_terminal() {
     );
     env.run_ok(&["rm", "box"]);
 }
+
+/// `docker-compose` (Debian's 1.29) against the service, in `dir`, project `project`.
+fn compose(socket: &Path, dir: &Path, project: &str, args: &[&str]) -> Output {
+    host::output_within(
+        Command::new("docker-compose")
+            .arg("-p")
+            .arg(project)
+            .args(args)
+            .current_dir(dir)
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", socket.with_file_name("docker-config"))
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1"),
+        None,
+        Duration::from_secs(120),
+    )
+}
+
+fn compose_ok(socket: &Path, dir: &Path, project: &str, args: &[&str]) -> String {
+    let out = compose(socket, dir, project, args);
+    assert!(
+        out.status.success(),
+        "docker-compose {} failed: {}{}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout) + &text(&out.stderr)
+}
+
+#[test]
+fn a_compose_project_comes_up_talks_by_service_name_and_goes_down_leaving_nothing() {
+    let (env, _registry) = lab(&["busybox", "nginx"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    let dir = env.path("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = host::free_port();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3.8"
+services:
+  web:
+    image: nginx
+    ports: ["127.0.0.1:{port}:80"]
+    volumes: ["pages:/usr/share/nginx/html"]
+    labels: {{lab.role: server}}
+  client:
+    image: busybox
+    depends_on: [web]
+    command: ["sh", "-c", "until wget -qO- http://web/; do sleep 0.2; done; echo fetched; sleep 1000"]
+volumes:
+  pages:
+"#
+        ),
+    )
+    .unwrap();
+    compose_ok(&socket, &dir, "lab", &["up", "-d"]);
+    // The page through the published port, from the named volume (filled from the image).
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = host::output(Command::new("curl").args(["-s", "--max-time", "2", &url]));
+        if text(&page.stdout).contains("Welcome to nginx") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{url}: {}", text(&page.stdout));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The client reached the web service by its name on the project's network.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = compose_ok(&socket, &dir, "lab", &["logs", "client"]);
+        if logs.contains("fetched") {
+            assert!(logs.contains("Welcome to nginx"), "{logs}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never fetched: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let ps = compose_ok(&socket, &dir, "lab", &["ps"]);
+    assert!(
+        ps.contains("lab_web_1") && ps.contains("lab_client_1"),
+        "{ps}"
+    );
+    assert_eq!(ps.matches(" Up ").count(), 2, "{ps}");
+    // mini sees compose's containers, labels and network as compose made them.
+    assert_eq!(
+        env.run_ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"lab.role\"}}",
+            "lab_web_1"
+        ]),
+        "server\n"
+    );
+    assert!(env.run_ok(&["network", "ls"]).contains("lab_default"));
+    assert!(env.run_ok(&["volume", "ls", "-q"]).contains("lab_pages"));
+    compose_ok(&socket, &dir, "lab", &["down", "-v"]);
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+    assert!(!env.run_ok(&["network", "ls"]).contains("lab_default"));
+    assert!(!env.run_ok(&["volume", "ls", "-q"]).contains("lab_pages"));
+}

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use mini_network::NetworkRecord;
-use mini_runtime::{ContainerRecord, Engine};
+use mini_runtime::Engine;
 
 use crate::context::{CliError, CliResult, Context};
 use crate::human;
@@ -143,26 +143,20 @@ fn network_error(err: mini_network::Error) -> CliError {
 }
 
 fn create(engine: &Engine, args: CreateArgs) -> CliResult {
-    if args.driver != "bridge" {
-        return Err(CliError::one(anyhow::anyhow!(
-            "plugin \"{}\" not found: mini has the bridge driver only",
-            args.driver
-        )));
-    }
     let labels: BTreeMap<String, String> = args
         .label
         .iter()
         .map(|l| mini_runtime::options::parse_label(l))
         .collect();
     let record = engine
-        .networks
-        .create(
+        .network_create(
             &args.name,
+            &args.driver,
             args.subnet.as_deref(),
             args.gateway.as_deref(),
             labels,
         )
-        .map_err(network_error)?;
+        .map_err(CliError::one)?;
     println!("{}", record.id);
     Ok(())
 }
@@ -211,106 +205,11 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
     Ok(())
 }
 
-/// The containers that use a network (any state), and the running ones' endpoints.
-fn members(engine: &Engine, record: &NetworkRecord) -> CliResult<Vec<ContainerRecord>> {
-    Ok(engine
-        .list()?
-        .into_iter()
-        .filter(|c| c.network_settings.attachment(&record.name).is_some())
-        .collect())
-}
-
-/// Docker's `network inspect` object.
-pub fn network_json(engine: &Engine, record: &NetworkRecord) -> CliResult<Value> {
-    let mut containers = serde_json::Map::new();
-    for c in members(engine, record)? {
-        if let Some(e) = c
-            .network_settings
-            .endpoint_on(&record.name)
-            .filter(|_| c.is_running())
-        {
-            containers.insert(
-                c.id.clone(),
-                json!({
-                    "Name": c.name,
-                    "EndpointID": format!("{}{}", &c.id[..32], &record.id[..32]),
-                    "MacAddress": e.mac,
-                    "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-    }
-    let config = match (&record.subnet, &record.gateway) {
-        (Some(subnet), Some(gateway)) => json!([{"Subnet": subnet, "Gateway": gateway}]),
-        _ => json!([]),
-    };
-    let mut options = serde_json::Map::new();
-    if let Some(bridge) = &record.bridge {
-        options.insert("com.docker.network.bridge.name".into(), json!(bridge));
-        options.insert(
-            "com.docker.network.bridge.enable_ip_masquerade".into(),
-            json!("true"),
-        );
-    }
-    Ok(json!({
-        "Name": record.name,
-        "Id": record.id,
-        "Created": record.created,
-        "Scope": "local",
-        "Driver": record.driver,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": config},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": containers,
-        "Options": options,
-        "Labels": record.labels,
-    }))
-}
-
 fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
     super::inspect_objects(&args.networks, args.format.as_deref(), |name| {
         let record = engine.networks.get(name).map_err(|e| e.to_string())?;
-        network_json(engine, &record).map_err(|e| {
-            e.error
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| format!("inspecting network {name} failed"))
-        })
+        engine.network_json(&record).map_err(|e| e.to_string())
     })
-}
-
-/// Removes a user network nobody uses: its rules, its bridge, its files.
-fn remove(engine: &Engine, record: &NetworkRecord) -> CliResult {
-    if record.is_builtin() {
-        return Err(CliError::one(anyhow::anyhow!(
-            "{} is a pre-defined network and cannot be removed",
-            record.name
-        )));
-    }
-    let users = members(engine, record)?;
-    if !users.is_empty() {
-        let names: Vec<&str> = users.iter().map(|c| c.name.as_str()).collect();
-        return Err(CliError::one(anyhow::anyhow!(
-            "error while removing network: network {} id {} has active endpoints ({})",
-            record.name,
-            record.id,
-            names.join(", ")
-        )));
-    }
-    if let (Some(bridge), Some(subnet)) = (&record.bridge, &record.subnet) {
-        mini_network::endpoint::remove_network(
-            &engine.network_config.nft_table,
-            &record.name,
-            bridge,
-            subnet,
-        )
-        .map_err(network_error)?;
-    }
-    engine.networks.remove(record).map_err(network_error)
 }
 
 fn rm(engine: &Engine, args: RmArgs) -> CliResult {
@@ -318,14 +217,10 @@ fn rm(engine: &Engine, args: RmArgs) -> CliResult {
         engine
             .networks
             .get(name)
-            .map_err(network_error)
-            .and_then(|record| remove(engine, &record))
+            .map_err(mini_runtime::Error::from)
+            .and_then(|record| engine.network_remove(&record))
             .map(|()| Some(name.to_string()))
-            .map_err(|err| {
-                err.error
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| format!("removing network {name} failed"))
-            })
+            .map_err(|err| err.to_string())
     })
 }
 
@@ -337,19 +232,7 @@ fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
     {
         return Ok(());
     }
-    let containers = engine.list()?;
-    let mut deleted = Vec::new();
-    for record in engine.networks.list().map_err(network_error)? {
-        if record.is_builtin()
-            || containers
-                .iter()
-                .any(|c| c.network_settings.attachment(&record.name).is_some())
-        {
-            continue;
-        }
-        remove(engine, &record)?;
-        deleted.push(record.name);
-    }
+    let deleted = engine.network_prune().map_err(CliError::one)?;
     if !deleted.is_empty() {
         println!("Deleted Networks:\n{}", deleted.join("\n"));
     }

@@ -55,11 +55,7 @@ pub fn run(context: &Context, args: PsArgs) -> CliResult {
     } else if !args.all && !filters.iter().any(|(k, _)| k == "status") {
         records.retain(ContainerRecord::is_running);
     }
-    records.retain(|r| {
-        filters
-            .iter()
-            .all(|(k, v)| mini_runtime::views::container_matches(r, k, v))
-    });
+    records.retain(|r| mini_runtime::views::container_filters_match(r, &filters));
 
     if args.quiet {
         for record in &records {

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
 
-use mini_runtime::volumes::{self, Volume};
+use mini_runtime::volumes::Volume;
 use mini_runtime::Engine;
 
 use crate::context::{CliError, CliResult, Context};
@@ -96,56 +95,16 @@ pub fn run(context: &Context, command: VolumeCommand) -> CliResult {
 }
 
 fn create(engine: &Engine, args: CreateArgs) -> CliResult {
-    if args.driver != "local" {
-        return Err(CliError::one(anyhow::anyhow!(
-            "create {}: plugin \"{}\" not found: mini has the local driver only",
-            args.name.as_deref().unwrap_or(""),
-            args.driver
-        )));
-    }
-    if let Some(opt) = args.opt.first() {
-        return Err(CliError::one(anyhow::anyhow!(
-            "create: driver option {opt:?} is not supported: mini's volumes are folders under its root"
-        )));
-    }
     let labels: BTreeMap<String, String> = args
         .label
         .iter()
         .map(|l| mini_runtime::options::parse_label(l))
         .collect();
-    let _lock = engine.volumes.lock()?;
     let (volume, _) = engine
-        .volumes
-        .create(args.name.as_deref(), labels)
+        .volume_create(args.name.as_deref(), &args.driver, &args.opt, labels)
         .map_err(CliError::one)?;
     println!("{}", volume.name);
     Ok(())
-}
-
-/// Docker's `volume inspect` object.
-fn volume_json(engine: &Engine, volume: &Volume) -> Value {
-    json!({
-        "CreatedAt": volume.created_at,
-        "Driver": "local",
-        "Labels": if volume.labels.is_empty() { Value::Null } else { json!(volume.labels) },
-        "Mountpoint": engine.volumes.mountpoint(&volume.name),
-        "Name": volume.name,
-        "Options": null,
-        "Scope": "local",
-    })
-}
-
-/// Whether a volume passes every `--filter`.
-fn matches(volume: &Volume, used: bool, filters: &[(String, String)]) -> bool {
-    filters.iter().all(|(key, value)| match key.as_str() {
-        "dangling" => (value == "true" || value == "1") != used,
-        "name" => volume.name.contains(value.as_str()),
-        "label" => match value.split_once('=') {
-            Some((k, v)) => volume.labels.get(k).is_some_and(|l| l == v),
-            None => volume.labels.contains_key(value.as_str()),
-        },
-        _ => true,
-    })
 }
 
 fn ls(engine: &Engine, args: LsArgs) -> CliResult {
@@ -163,18 +122,11 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
             }
         }
     }
-    let containers = engine.list()?;
     let volumes: Vec<Volume> = engine
-        .volumes
-        .list()
-        .map_err(CliError::one)?
+        .volumes_in_use()?
         .into_iter()
-        .filter(|v| {
-            let used = containers
-                .iter()
-                .any(|c| c.mounts.iter().any(|m| m.is_volume() && m.name == v.name));
-            matches(v, used, &filters)
-        })
+        .filter(|(v, used)| mini_runtime::objects::volume_matches(v, *used, &filters))
+        .map(|(v, _)| v)
         .collect();
     if args.quiet {
         volumes.iter().for_each(|v| println!("{}", v.name));
@@ -182,7 +134,7 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
     }
     if let Some(template) = Template::from_flag(args.format.as_deref())? {
         for v in &volumes {
-            println!("{}", template.render(&volume_json(engine, v)));
+            println!("{}", template.render(&engine.volume_json(v)));
         }
         return Ok(());
     }
@@ -197,31 +149,16 @@ fn ls(engine: &Engine, args: LsArgs) -> CliResult {
 fn inspect(engine: &Engine, args: InspectArgs) -> CliResult {
     super::inspect_objects(&args.volumes, args.format.as_deref(), |name| {
         let volume = engine.volumes.get(name).map_err(|e| e.to_string())?;
-        Ok(volume_json(engine, &volume))
+        Ok(engine.volume_json(&volume))
     })
 }
 
-/// Removes a volume no container uses (in any state); returns the bytes it held.
-fn remove(engine: &Engine, name: &str) -> Result<u64, String> {
-    let _lock = engine.volumes.lock().map_err(|e| e.to_string())?;
-    engine.volumes.get(name).map_err(|e| e.to_string())?;
-    let users = volumes::users(&engine.store, name).map_err(|e| e.to_string())?;
-    if !users.is_empty() {
-        let ids: Vec<&str> = users.iter().map(|id| id.as_str()).collect();
-        return Err(format!(
-            "remove {name}: volume is in use - [{}]",
-            ids.join(", ")
-        ));
-    }
-    engine.volumes.remove(name).map_err(|e| e.to_string())
-}
-
 fn rm(engine: &Engine, args: RmArgs) -> CliResult {
-    super::each(&args.volumes, |name| match remove(engine, name) {
+    super::each(&args.volumes, |name| match engine.volume_remove(name) {
         Ok(_) => Ok(Some(name.to_string())),
         // -f: a volume that does not exist is not an error.
         Err(_) if args.force && engine.volumes.get(name).is_err() => Ok(None),
-        Err(err) => Err(err),
+        Err(err) => Err(err.to_string()),
     })
 }
 
@@ -234,20 +171,7 @@ fn prune(engine: &Engine, args: PruneArgs) -> CliResult {
     {
         return Ok(());
     }
-    // Repairs first, so that a container whose monitor died still counts as a user.
-    engine.list()?;
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    for volume in engine.volumes.list().map_err(CliError::one)? {
-        if !args.all && !volume.is_anonymous() {
-            continue;
-        }
-        // `remove` checks for users under the lock; a volume in use is skipped.
-        if let Ok(bytes) = remove(engine, &volume.name) {
-            deleted.push(volume.name);
-            reclaimed += bytes;
-        }
-    }
+    let (deleted, reclaimed) = engine.volume_prune(args.all).map_err(CliError::one)?;
     if !deleted.is_empty() {
         println!("Deleted Volumes:\n{}\n", deleted.join("\n"));
     }
