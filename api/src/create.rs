@@ -198,7 +198,8 @@ pub fn options(body: &[u8], name: Option<&str>) -> Result<CreateOptions> {
     // A user network named in NetworkingConfig, with its aliases and address.
     if let Some(endpoints) = config["NetworkingConfig"]["EndpointsConfig"].as_object() {
         if let Some((network, endpoint)) = endpoints.iter().next() {
-            if options.network == "bridge" {
+            // Newer clients name the default network "default", as in NetworkMode.
+            if options.network == "bridge" && network != "default" {
                 options.network = network.clone();
             }
             options.network_aliases = strings(&endpoint["Aliases"], "Aliases")?;

@@ -216,6 +216,11 @@ async fn handle(
             return Ok(wait_request(shared.clone(), id, &query).await);
         }
     }
+    if method == hyper::Method::GET {
+        if let ["containers", id, "logs"] = segments.as_slice() {
+            return Ok(logs_request(shared.clone(), id, &query).await);
+        }
+    }
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::new(),
@@ -443,4 +448,60 @@ impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
+}
+
+/// `GET /containers/{id}/logs`: the log in frames (raw for a tty), streamed as it is read; with
+/// `follow`, on until the container ends or the client goes.
+async fn logs_request(shared: Arc<Shared>, id: &str, query: &[(String, String)]) -> Response<Body> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (ready, headers) = tokio::sync::oneshot::channel::<Result<bool, routes::Reply>>();
+    let reading = shared.clone();
+    let id = id.to_string();
+    let query = query.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let instance = &reading.instance;
+        let engine =
+            match mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config) {
+                Ok(engine) => engine,
+                Err(err) => return drop(ready.send(Err(routes::failure(err)))),
+            };
+        let request = match routes::log_request(&engine, &id, &query) {
+            Ok(request) => request,
+            Err(err) => return drop(ready.send(Err(routes::failure(err)))),
+        };
+        if ready.send(Ok(request.record.config.tty)).is_err() {
+            return;
+        }
+        let _ = engine.logs(&request.record, &request.options, |entries| {
+            let bytes = routes::log_bytes(&request, entries);
+            if bytes.is_empty() {
+                return !sender.is_closed();
+            }
+            sender.blocking_send(Bytes::from(bytes)).is_ok()
+        });
+    });
+    let tty = match headers.await {
+        Ok(Ok(tty)) => tty,
+        Ok(Err(reply)) => return reply.into_response(),
+        Err(_) => return routes::Reply::error(500, "reading the log failed").into_response(),
+    };
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let bytes = receiver.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(bytes)),
+            receiver,
+        ))
+    });
+    let kind = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Response::builder()
+        .status(200)
+        .header("Content-Type", kind)
+        .header("Api-Version", API_VERSION)
+        .header("Ostype", "linux")
+        .body(BodyExt::boxed(http_body_util::StreamBody::new(stream)))
+        .expect("a response of valid parts")
 }

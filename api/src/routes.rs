@@ -139,7 +139,6 @@ pub fn route(
         ["containers", id, "json"] if get => engine
             .find(id)
             .map(|r| Reply::Json(200, mini_runtime::views::container_json(&engine, &r))),
-        ["containers", id, "logs"] if get => logs(&engine, id, query),
         ["containers", id, "start"] if post => start(&engine, hub, id),
         ["containers", id, "resize"] if post => resize(&engine, id, query),
         ["containers", id, "exec"] if post => crate::exec::create(&engine, execs, id, body),
@@ -445,55 +444,75 @@ fn kill(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::
     Ok(Reply::Empty(204))
 }
 
-/// `GET /containers/{id}/logs`: the log so far, in Docker's 8-byte frames (raw for a tty).
-fn logs(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+/// `GET /containers/{id}/logs`: what to send (validated before any header goes).
+pub(crate) struct LogRequest {
+    pub record: ContainerRecord,
+    pub options: mini_runtime::logs::LogOptions,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub timestamps: bool,
+}
+
+pub(crate) fn log_request(
+    engine: &Engine,
+    id: &str,
+    query: &[(String, String)],
+) -> mini_runtime::Result<LogRequest> {
     let record = engine.find(id)?;
-    if flag(query, "follow") {
-        return Ok(Reply::error(
-            501,
-            "logs with follow are not served yet: use `mini logs -f`",
+    let (stdout, stderr) = (flag(query, "stdout"), flag(query, "stderr"));
+    if !stdout && !stderr {
+        return Err(Error::Invalid(
+            "Bad parameters: you must choose at least one stream".into(),
         ));
     }
-    let (want_out, want_err) = (flag(query, "stdout"), flag(query, "stderr"));
-    if !want_out && !want_err {
-        return Ok(Reply::error(
-            400,
-            "Bad parameters: you must choose at least one stream",
-        ));
-    }
-    let path = engine.store.log_path(&record.id);
-    let (mut entries, _) = mini_runtime::logs::read_from(&path, 0).map_err(Error::io(&path))?;
-    if let Some(n) = value(query, "tail").and_then(|t| t.parse::<usize>().ok()) {
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    let timestamps = flag(query, "timestamps");
+    let time = |key| -> mini_runtime::Result<_> {
+        match value(query, key) {
+            None | Some("") | Some("0") => Ok(None),
+            Some(text) => mini_runtime::logs::parse_time(text).map(Some),
+        }
+    };
+    let tail = match value(query, "tail") {
+        None | Some("") | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| Error::Invalid(format!("invalid value for tail: {n:?}")))?,
+        ),
+    };
+    Ok(LogRequest {
+        options: mini_runtime::logs::LogOptions {
+            since: time("since")?,
+            until: time("until")?,
+            tail,
+            follow: flag(query, "follow"),
+        },
+        timestamps: flag(query, "timestamps"),
+        stdout,
+        stderr,
+        record,
+    })
+}
+
+/// Log entries as the client reads them: Docker's 8-byte frames, or raw for a tty.
+pub(crate) fn log_bytes(request: &LogRequest, entries: &[mini_runtime::logs::Entry]) -> Vec<u8> {
     let mut body = Vec::new();
     for entry in entries {
         let stream: u8 = if entry.stream == "stderr" { 2 } else { 1 };
-        if (stream == 1 && !want_out) || (stream == 2 && !want_err) {
+        if (stream == 1 && !request.stdout) || (stream == 2 && !request.stderr) {
             continue;
         }
         let mut line = Vec::new();
-        if timestamps {
+        if request.timestamps {
             line.extend_from_slice(entry.time.as_bytes());
             line.push(b' ');
         }
         line.extend_from_slice(entry.log.as_bytes());
-        if record.config.tty {
-            body.extend_from_slice(&line);
-        } else {
+        if !request.record.config.tty {
             body.extend_from_slice(&[stream, 0, 0, 0]);
             body.extend_from_slice(&(line.len() as u32).to_be_bytes());
-            body.extend_from_slice(&line);
         }
+        body.extend_from_slice(&line);
     }
-    let kind = if record.config.tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    Ok(Reply::Bytes(200, kind, body))
+    body
 }
 
 /// `GET /images/json`: Docker's summaries.

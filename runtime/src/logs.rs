@@ -8,6 +8,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::record::ContainerRecord;
+
 /// One log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -106,6 +110,90 @@ pub fn read_from(path: &Path, offset: u64) -> std::io::Result<(Vec<Entry>, u64)>
         }
     }
     Ok((entries, position))
+}
+
+/// What `logs` was asked for: which part of the log, and whether to follow it.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last N lines only.
+    pub tail: Option<usize>,
+    /// Go on with what the container writes, until it ends.
+    pub follow: bool,
+}
+
+/// `since` and `until`: RFC 3339, a Unix time (with a fraction, as the Engine API sends it), or
+/// a duration back from now (`10s`, `5m`, `2h`).
+pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    let invalid = || Error::Invalid(format!("invalid time value {text:?}"));
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.to_utc());
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        let whole = seconds.trunc() as i64;
+        let nanos = ((seconds - seconds.trunc()) * 1e9) as u32;
+        return chrono::DateTime::from_timestamp(whole, nanos).ok_or_else(invalid);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: i64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        _ => return Err(invalid()),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::seconds(seconds))
+}
+
+impl Engine {
+    /// A container's log as `options` select it, handed to `each` in batches; with `follow`,
+    /// until the container is no longer running and all it wrote has been handed on, or until
+    /// `each` returns false (its reader has gone).
+    pub fn logs(
+        &self,
+        record: &ContainerRecord,
+        options: &LogOptions,
+        mut each: impl FnMut(&[Entry]) -> bool,
+    ) -> Result<()> {
+        let path = self.store.log_path(&record.id);
+        let in_range = |e: &Entry| {
+            let Ok(time) = chrono::DateTime::parse_from_rfc3339(&e.time) else {
+                return true;
+            };
+            options.since.is_none_or(|since| time.to_utc() >= since)
+                && options.until.is_none_or(|until| time.to_utc() <= until)
+        };
+        let (mut entries, mut offset) = read_from(&path, 0).map_err(Error::io(&path))?;
+        entries.retain(in_range);
+        if let Some(n) = options.tail {
+            let skip = entries.len().saturating_sub(n);
+            entries.drain(..skip);
+        }
+        if !each(&entries) || !options.follow {
+            return Ok(());
+        }
+        loop {
+            let running = self.get(&record.id).is_ok_and(|r| r.is_running());
+            let (mut more, next) = read_from(&path, offset).map_err(Error::io(&path))?;
+            offset = next;
+            more.retain(in_range);
+            // Called with nothing too, so that a reader that has gone is noticed.
+            if !each(&more) {
+                return Ok(());
+            }
+            if !running && more.is_empty() {
+                return Ok(());
+            }
+            if options
+                .until
+                .is_some_and(|until| chrono::Utc::now() > until)
+            {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 #[cfg(test)]

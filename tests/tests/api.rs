@@ -667,3 +667,143 @@ volumes:
     assert!(!env.run_ok(&["network", "ls"]).contains("lab_default"));
     assert!(!env.run_ok(&["volume", "ls", "-q"]).contains("lab_pages"));
 }
+
+#[test]
+fn docker_networks_volumes_and_followed_logs_through_mini() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    let subnet = env.spare_subnet();
+    for cli in clients() {
+        let d = |args: &[&str]| docker_ok(cli, &socket, args);
+        // A network made by docker is mini's, and the other way round.
+        let id = d(&[
+            "network", "create", "--subnet", &subnet, "--label", "k=v", "backend",
+        ]);
+        assert_eq!(id.trim().len(), 64, "{cli}: {id}");
+        assert!(env.run_ok(&["network", "ls"]).contains("backend"), "{cli}");
+        assert_eq!(
+            d(&[
+                "network",
+                "inspect",
+                "-f",
+                "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels.k}}",
+                "backend"
+            ]),
+            format!("{subnet} v\n"),
+            "{cli}"
+        );
+        let listed = d(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}}",
+        ]);
+        assert_eq!(listed, "backend\n", "{cli}");
+        let out = docker(cli, &socket, &["network", "create", "backend"]);
+        assert_ne!(code(&out), 0, "{cli}: a second network of that name");
+        d(&["volume", "create", "--label", "k=v", "store"]);
+        assert_eq!(env.run_ok(&["volume", "ls", "-q"]), "store\n", "{cli}");
+        assert_eq!(
+            d(&["volume", "ls", "-q", "--filter", "label=k=v"]),
+            "store\n"
+        );
+        // A container on both, found by another through the network's DNS and its alias.
+        d(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "backend",
+            "--network-alias",
+            "database",
+            "-v",
+            "store:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo kept > /data/f; sleep 1000",
+        ]);
+        d(&["run", "-d", "--name", "app", "busybox", "sleep", "1000"]);
+        d(&["network", "connect", "backend", "app"]);
+        let out = d(&["exec", "app", "ping", "-c", "1", "-W", "5", "database"]);
+        assert!(out.contains("1 packets received"), "{cli}: {out}");
+        let members = d(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}} {{end}}",
+            "backend",
+        ]);
+        assert!(
+            members.contains("db") && members.contains("app"),
+            "{cli}: {members}"
+        );
+        let out = docker(cli, &socket, &["network", "rm", "backend"]);
+        assert_ne!(code(&out), 0, "{cli}: a network in use stays");
+        assert!(
+            text(&out.stderr).contains("active endpoints"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        let out = docker(cli, &socket, &["volume", "rm", "store"]);
+        assert!(
+            text(&out.stderr).contains("in use"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        d(&["network", "disconnect", "backend", "app"]);
+        // Followed logs: what comes later arrives, and the stream ends with the container.
+        d(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; sleep 1; echo two >&2; sleep 1; echo three",
+        ]);
+        let out = docker(cli, &socket, &["logs", "-f", "talker"]);
+        assert_eq!(
+            (text(&out.stdout), text(&out.stderr)),
+            ("one\nthree\n".to_string(), "two\n".to_string()),
+            "{cli}"
+        );
+        assert_eq!(d(&["logs", "--tail", "1", "talker"]), "three\n", "{cli}");
+        d(&["rm", "-f", "db", "app", "talker"]);
+        // The volume kept what the container wrote; both go once nothing uses them.
+        let out = env.run_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "store:/data",
+            "busybox",
+            "cat",
+            "/data/f",
+        ]);
+        assert_eq!(out, "kept\n", "{cli}");
+        d(&["volume", "rm", "store"]);
+        d(&["network", "rm", "backend"]);
+        assert_eq!(env.run_ok(&["volume", "ls", "-q"]), "", "{cli}");
+        assert!(!env.run_ok(&["network", "ls"]).contains("backend"), "{cli}");
+        let out = docker(cli, &socket, &["network", "inspect", "backend"]);
+        assert!(
+            // Debian's CLI words it itself; the newer one shows the service's message.
+            (text(&out.stderr).contains("No such network: backend")
+                || text(&out.stderr).contains("network backend not found"))
+                && code(&out) == 1,
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+}

@@ -2,7 +2,6 @@
 //! `-f`, `--tail`, `-t` and `--since` as Docker takes them.
 
 use std::io::Write;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -37,43 +36,29 @@ pub fn run(context: &Context, args: LogsArgs) -> CliResult {
     let since = args
         .since
         .as_deref()
-        .map(parse_since)
+        .map(|text| {
+            mini_runtime::logs::parse_time(text)
+                .map_err(|_| anyhow::anyhow!("invalid value for --since: {text:?}"))
+        })
         .transpose()
         .map_err(CliError::one)?;
     let engine = context.engine()?;
     let record = engine.find(&args.container).map_err(CliError::one)?;
-    let path = engine.store.log_path(&record.id);
-    let (mut entries, mut offset) =
-        mini_runtime::logs::read_from(&path, 0).map_err(CliError::one)?;
-    if let Some(since) = since {
-        entries.retain(|e| {
-            chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|t| t.to_utc() >= since)
-        });
-    }
-    if let Some(n) = tail {
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    print_entries(&entries, args.timestamps);
-    if !args.follow {
-        return Ok(());
-    }
-    loop {
-        let running = engine
-            .get(&record.id)
-            .map(|r| r.is_running())
-            .unwrap_or(false);
-        let (more, next) = mini_runtime::logs::read_from(&path, offset).map_err(CliError::one)?;
-        offset = next;
-        print_entries(&more, args.timestamps);
-        if !running && more.is_empty() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let options = mini_runtime::logs::LogOptions {
+        since,
+        until: None,
+        tail,
+        follow: args.follow,
+    };
+    engine
+        .logs(&record, &options, |entries| {
+            print_entries(entries, args.timestamps)
+        })
+        .map_err(CliError::one)
 }
 
-fn print_entries(entries: &[mini_runtime::logs::Entry], timestamps: bool) {
+/// Prints entries to our stdout and stderr; false once stdout has gone (a closed pipe).
+fn print_entries(entries: &[mini_runtime::logs::Entry], timestamps: bool) -> bool {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for entry in entries {
@@ -85,30 +70,10 @@ fn print_entries(entries: &[mini_runtime::logs::Entry], timestamps: bool) {
         if timestamps {
             let _ = write!(target, "{} ", entry.time);
         }
-        let _ = target.write_all(entry.log.as_bytes());
+        if target.write_all(entry.log.as_bytes()).is_err() {
+            return false;
+        }
     }
-    let _ = out.flush();
     let _ = err.flush();
-}
-
-/// `--since`: RFC 3339, a Unix time, or a duration back from now (`10s`, `5m`, `2h`).
-fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(time.to_utc());
-    }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return chrono::DateTime::from_timestamp(seconds as i64, 0)
-            .ok_or_else(|| anyhow::anyhow!("invalid value for --since: {text:?}"));
-    }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let number: i64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid value for --since: {text:?}"))?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => anyhow::bail!("invalid value for --since: {text:?}"),
-    };
-    Ok(chrono::Utc::now() - chrono::Duration::seconds(seconds))
+    out.flush().is_ok()
 }
