@@ -807,3 +807,34 @@ fn docker_networks_volumes_and_followed_logs_through_mini() {
     }
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn the_python_sdk_drives_containers_exec_images_networks_and_volumes() {
+    let python = host::repo_root().join("target/sdk-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{}: the test command (scripts/test) makes this venv with the SDK",
+        python.display()
+    );
+    let (env, _registry) = lab(&["busybox"]);
+    let service = Service::start(&env);
+    let out = host::output_within(
+        Command::new(&python)
+            .arg(host::repo_root().join("tests/sdk/engine_api.py"))
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", service.socket.display()),
+            )
+            .env("SUBNET", env.spare_subnet()),
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success() && text(&out.stdout).ends_with("sdk: ok\n"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(env.run_ok(&["ps", "-aq"]), "");
+    assert_eq!(env.run_ok(&["volume", "ls", "-q"]), "");
+}
