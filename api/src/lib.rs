@@ -13,6 +13,7 @@
 //! `logs` (not `follow`), `DELETE`, `containers/create`, `images/create` (pull), `images/json`,
 //! `images/{name}/json`, `system/df`.
 
+mod archive;
 mod attach;
 mod create;
 mod exec;
@@ -220,6 +221,11 @@ async fn handle(
         if let ["containers", id, "logs"] = segments.as_slice() {
             return Ok(logs_request(shared.clone(), id, &query).await);
         }
+    }
+    if let ["containers", id, "archive"] = segments.as_slice() {
+        let reply = archive::request(&shared.instance, request, id, &query).await;
+        touch(&shared);
+        return Ok(reply);
     }
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),

@@ -57,6 +57,17 @@ impl CopyEnd {
     }
 }
 
+/// What `path_stat` found.
+#[derive(Debug, Clone)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    /// `st_mode`.
+    pub mode: u32,
+    pub mtime: (i64, i64),
+    pub link_target: String,
+}
+
 /// `-a` and `-L`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyOptions {
@@ -187,14 +198,12 @@ impl Engine {
                     Box::new(move |side| copy_between(&Side::Host, &host, side, path, options)),
                 )
             }
-            (CopyEnd::Container { container, path }, CopyEnd::Stream) => (
-                container,
-                Box::new(move |side| copy_to_tar(side, path, options, std::io::stdout().lock())),
-            ),
-            (CopyEnd::Stream, CopyEnd::Container { container, path }) => (
-                container,
-                Box::new(move |side| copy_from_tar(std::io::stdin().lock(), side, path, options)),
-            ),
+            (CopyEnd::Container { container, path }, CopyEnd::Stream) => {
+                return self.copy_out(container, path, options, std::io::stdout())
+            }
+            (CopyEnd::Stream, CopyEnd::Container { container, path }) => {
+                return self.copy_in(container, path, options, std::io::stdin())
+            }
             (CopyEnd::Container { .. }, CopyEnd::Container { .. }) => {
                 return Err(Error::Invalid(
                     "copying between containers is not supported".into(),
@@ -211,6 +220,76 @@ impl Engine {
             copy(&Side::Container {
                 root: &root,
                 name: container,
+            })
+        })
+    }
+
+    /// `mini cp CTR:PATH -` and the Engine API's `GET /containers/{id}/archive`: the path
+    /// (a file or a tree) as a tar stream.
+    pub fn copy_out(
+        &self,
+        container: &str,
+        path: &str,
+        options: CopyOptions,
+        out: impl Write + Send,
+    ) -> Result<()> {
+        let record = self.find(container)?;
+        self.with_container_root(&record, |root| {
+            let side = Side::Container {
+                root: &root,
+                name: container,
+            };
+            copy_to_tar(&side, path, options, out)
+        })
+    }
+
+    /// `mini cp - CTR:DIR` and `PUT /containers/{id}/archive`: a tar stream extracted into a
+    /// directory that exists.
+    pub fn copy_in(
+        &self,
+        container: &str,
+        dir: &str,
+        options: CopyOptions,
+        input: impl Read + Send,
+    ) -> Result<()> {
+        let record = self.find(container)?;
+        self.with_container_root(&record, |root| {
+            let side = Side::Container {
+                root: &root,
+                name: container,
+            };
+            copy_from_tar(input, &side, dir, options)
+        })
+    }
+
+    /// What is at a path in the container (the final symlink not followed), for
+    /// `HEAD /containers/{id}/archive`: its name, size, mode, mtime and link target.
+    pub fn path_stat(&self, container: &str, path: &str) -> Result<PathStat> {
+        let record = self.find(container)?;
+        self.with_container_root(&record, |root| {
+            let side = Side::Container {
+                root: &root,
+                name: container,
+            };
+            let fd = side
+                .open(path, false)
+                .map_err(|errno| side.error(path, errno))?;
+            let meta = stat(&fd)?;
+            let link_target = if meta.mode & libc::S_IFMT == libc::S_IFLNK {
+                nix::fcntl::readlinkat(Some(fd.as_raw_fd()), "")
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(PathStat {
+                name: base_name(path)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "/".into()),
+                size: meta.size,
+                mode: meta.mode,
+                mtime: meta.mtime,
+                link_target,
             })
         })
     }

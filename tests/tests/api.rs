@@ -838,3 +838,99 @@ fn the_python_sdk_drives_containers_exec_images_networks_and_volumes() {
     assert_eq!(env.run_ok(&["ps", "-aq"]), "");
     assert_eq!(env.run_ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn docker_cp_copies_both_ways_through_minis_archive_endpoints() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    env.run_ok(&[
+        "run", "-d", "--name", "box", "--network", "none", "busybox", "sh", "-c",
+        "mkdir -p /srv/tree/sub; echo leaf > /srv/tree/sub/leaf; ln -s sub/leaf /srv/tree/link; sleep 1000",
+    ]);
+    env.run_ok(&["create", "--name", "idle", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env
+        .run(&["exec", "box", "test", "-L", "/srv/tree/link"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(Instant::now() < deadline, "the tree was never made");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (n, cli) in clients().into_iter().enumerate() {
+        let out_dir = env.path(format!("out{n}"));
+        std::fs::create_dir_all(&out_dir).unwrap();
+        // A tree out, its symlink kept as a symlink.
+        docker_ok(
+            cli,
+            &socket,
+            &["cp", "box:/srv/tree", out_dir.to_str().unwrap()],
+        );
+        assert_eq!(
+            std::fs::read_to_string(out_dir.join("tree/sub/leaf")).unwrap(),
+            "leaf\n"
+        );
+        assert_eq!(
+            std::fs::read_link(out_dir.join("tree/link")).unwrap(),
+            Path::new("sub/leaf"),
+            "{cli}"
+        );
+        // A file in, renamed, into a running container and into one never started.
+        let file = env.path(format!("note{n}"));
+        std::fs::write(&file, "from the host\n").unwrap();
+        for container in ["box", "idle"] {
+            docker_ok(
+                cli,
+                &socket,
+                &[
+                    "cp",
+                    file.to_str().unwrap(),
+                    &format!("{container}:/tmp/note"),
+                ],
+            );
+        }
+        assert_eq!(
+            env.run_ok(&["exec", "box", "cat", "/tmp/note"]),
+            "from the host\n"
+        );
+        let back = env.path(format!("back{n}"));
+        docker_ok(
+            cli,
+            &socket,
+            &["cp", "idle:/tmp/note", back.to_str().unwrap()],
+        );
+        assert_eq!(
+            std::fs::read_to_string(&back).unwrap(),
+            "from the host\n",
+            "{cli}"
+        );
+        // A path that is not there: Docker's words, and the CLI's failure.
+        let out = docker(
+            cli,
+            &socket,
+            &["cp", "box:/no/such", out_dir.to_str().unwrap()],
+        );
+        assert_ne!(code(&out), 0, "{cli}");
+        assert!(
+            // Debian's CLI words a 404 itself; the newer one shows the service's message.
+            text(&out.stderr).contains("No such container:path: box:/no/such")
+                || text(&out.stderr).contains("Could not find the file /no/such in container box"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        // To stdout as a tar stream.
+        let out = docker(cli, &socket, &["cp", "box:/srv/tree/sub/leaf", "-"]);
+        assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
+        let mut archive = tar::Archive::new(&out.stdout[..]);
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["leaf"], "{cli}");
+    }
+    env.run_ok(&["rm", "-f", "box", "idle"]);
+}
