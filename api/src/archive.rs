@@ -12,7 +12,7 @@ use mini_runtime::{CopyOptions, Engine, Error};
 use serde_json::json;
 
 use crate::routes::{failure, flag, value, Reply};
-use crate::{Body, Instance, API_VERSION};
+use crate::{Body, Instance};
 
 /// Go's `os.FileMode` for a `st_mode`, as Docker's clients read it.
 fn go_mode(mode: u32) -> u32 {
@@ -121,22 +121,6 @@ fn with_stat(mut response: Response<Body>, header: &str) -> Response<Body> {
     response
 }
 
-/// Writes into a channel the response body reads from; fails once the client has gone.
-struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `GET`: the stat header, then the archive as the engine writes it.
 async fn get(instance: Instance, id: String, path: String) -> Response<Body> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
@@ -154,7 +138,7 @@ async fn get(instance: Instance, id: String, path: String) -> Response<Body> {
             }
             Err(err) => return drop(ready.send(Err(failure(err)))),
         }
-        let writer = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(sender));
+        let writer = crate::ChannelWriter::buffered(sender);
         // An error after the headers can only cut the stream short; the client sees a
         // truncated archive.
         let _ = engine.copy_out(&id, &path, CopyOptions::default(), writer);
@@ -164,18 +148,6 @@ async fn get(instance: Instance, id: String, path: String) -> Response<Body> {
         Ok(Err(reply)) => return reply.into_response(),
         Err(_) => return Reply::error(500, "reading the path failed").into_response(),
     };
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let bytes = receiver.recv().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(bytes)),
-            receiver,
-        ))
-    });
-    let response = Response::builder()
-        .status(200)
-        .header("Content-Type", "application/x-tar")
-        .header("Api-Version", API_VERSION)
-        .body(BodyExt::boxed(http_body_util::StreamBody::new(stream)))
-        .expect("a response of valid parts");
+    let response = crate::streamed(receiver, "application/x-tar");
     with_stat(response, &header)
 }

@@ -43,6 +43,8 @@ struct ExecState {
     exit_code: Option<i32>,
     /// The terminal's master side, while a tty exec runs (for resize).
     master: Option<Arc<OwnedFd>>,
+    /// A size asked for before the terminal was there (clients resize right after the start).
+    size: Option<[u8; 4]>,
 }
 
 #[derive(Debug)]
@@ -155,18 +157,21 @@ pub fn inspect(execs: &Execs, id: &str) -> Result<Reply> {
 /// `POST /exec/{id}/resize?h=&w=`: the terminal's new size (the process sees SIGWINCH).
 pub fn resize(execs: &Execs, id: &str, rows: u16, columns: u16) -> Result<Reply> {
     let exec = execs.get(id)?;
-    let state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(master) = &state.master else {
-        if state.running || !state.started {
-            return Ok(Reply::Empty(200));
-        }
-        return Err(Error::Conflict(format!("Exec {} is not running", exec.id)));
-    };
+    let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
+    let payload = size_payload(rows, columns);
+    match &state.master {
+        Some(master) => mini_runtime::attach::set_window_size(master.as_fd(), &payload),
+        None if state.running || !state.started => state.size = Some(payload),
+        None => return Err(Error::Conflict(format!("Exec {} is not running", exec.id))),
+    }
+    Ok(Reply::Empty(200))
+}
+
+fn size_payload(rows: u16, columns: u16) -> [u8; 4] {
     let mut payload = [0u8; 4];
     payload[..2].copy_from_slice(&rows.to_le_bytes());
     payload[2..].copy_from_slice(&columns.to_le_bytes());
-    mini_runtime::attach::set_window_size(master.as_fd(), &payload);
-    Ok(Reply::Empty(200))
+    payload
 }
 
 /// Marks the exec started; an exec starts once (409 after).
@@ -280,11 +285,17 @@ where
     let (mut from_client, mut to_client) = tokio::io::split(client);
     if config.tty {
         let pty = nix::pty::openpty(None, None).map_err(std::io::Error::other)?;
-        if let Some((rows, columns)) = size {
-            let mut payload = [0u8; 4];
-            payload[..2].copy_from_slice(&rows.to_le_bytes());
-            payload[2..].copy_from_slice(&columns.to_le_bytes());
-            mini_runtime::attach::set_window_size(pty.master.as_fd(), &payload);
+        // The size the start asked for, or one a resize asked for before the terminal was
+        // there; set before the process starts, so that it sees it at once. Resizes from now
+        // on go to the terminal itself.
+        {
+            let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
+            let asked = state.size.take();
+            let given = size.map(|(rows, columns)| size_payload(rows, columns));
+            if let Some(payload) = asked.or(given) {
+                mini_runtime::attach::set_window_size(pty.master.as_fd(), &payload);
+            }
+            state.master = Some(Arc::new(pty.master.try_clone()?));
         }
         let slave = std::fs::File::from(pty.slave);
         command
@@ -294,11 +305,8 @@ where
         let mut child = command.spawn()?;
         drop(command);
         let master = Arc::new(pty.master);
-        {
-            let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.pid = child.id().map_or(0, |p| p as i32);
-            state.master = Some(master.clone());
-        }
+        exec.state.lock().unwrap_or_else(|e| e.into_inner()).pid =
+            child.id().map_or(0, |p| p as i32);
         let reader = std::fs::File::from(master.try_clone()?);
         let writer = std::fs::File::from(master.try_clone()?);
         let mut reader = tokio::net::unix::pipe::Receiver::from_file_unchecked(reader)?;

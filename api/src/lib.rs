@@ -221,6 +221,9 @@ async fn handle(
         if let ["containers", id, "logs"] = segments.as_slice() {
             return Ok(logs_request(shared.clone(), id, &query).await);
         }
+        if let ["containers", id, "export"] = segments.as_slice() {
+            return Ok(export_request(shared.clone(), id).await);
+        }
     }
     if let ["containers", id, "archive"] = segments.as_slice() {
         let reply = archive::request(&shared.instance, request, id, &query).await;
@@ -491,6 +494,16 @@ async fn logs_request(shared: Arc<Shared>, id: &str, query: &[(String, String)])
         Ok(Err(reply)) => return reply.into_response(),
         Err(_) => return routes::Reply::error(500, "reading the log failed").into_response(),
     };
+    let kind = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    streamed(receiver, kind)
+}
+
+/// A 200 whose body is what arrives on `receiver`, sent as it arrives.
+pub(crate) fn streamed(receiver: tokio::sync::mpsc::Receiver<Bytes>, kind: &str) -> Response<Body> {
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let bytes = receiver.recv().await?;
         Some((
@@ -498,11 +511,6 @@ async fn logs_request(shared: Arc<Shared>, id: &str, query: &[(String, String)])
             receiver,
         ))
     });
-    let kind = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     Response::builder()
         .status(200)
         .header("Content-Type", kind)
@@ -510,4 +518,53 @@ async fn logs_request(shared: Arc<Shared>, id: &str, query: &[(String, String)])
         .header("Ostype", "linux")
         .body(BodyExt::boxed(http_body_util::StreamBody::new(stream)))
         .expect("a response of valid parts")
+}
+
+/// Writes into a channel a response body reads from (a synchronous engine call's output, as
+/// a stream); fails once the client has gone.
+pub(crate) struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl ChannelWriter {
+    pub(crate) fn buffered(
+        sender: tokio::sync::mpsc::Sender<Bytes>,
+    ) -> std::io::BufWriter<ChannelWriter> {
+        std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(sender))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /containers/{id}/export`: the container's filesystem as a tar stream.
+async fn export_request(shared: Arc<Shared>, id: &str) -> Response<Body> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (ready, headers) = tokio::sync::oneshot::channel::<Result<(), routes::Reply>>();
+    let instance = shared.instance.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let found = mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
+            .and_then(|engine| engine.find(&id).map(|record| (engine, record)));
+        let (engine, record) = match found {
+            Ok(found) => found,
+            Err(err) => return drop(ready.send(Err(routes::failure(err)))),
+        };
+        if ready.send(Ok(())).is_ok() {
+            let _ = engine.export(&record.id, ChannelWriter::buffered(sender));
+        }
+    });
+    match headers.await {
+        Ok(Ok(())) => streamed(receiver, "application/x-tar"),
+        Ok(Err(reply)) => reply.into_response(),
+        Err(_) => routes::Reply::error(500, "exporting failed").into_response(),
+    }
 }

@@ -171,6 +171,33 @@ pub fn route(
         ["volumes", name] if method == Method::DELETE => {
             crate::objects::volume_remove(&engine, name, query)
         }
+        ["images", "prune"] if post => image_prune(&engine, query),
+        ["images", name @ .., "tag"] if post && !name.is_empty() => {
+            image_tag(&engine, &name.join("/"), query)
+        }
+        ["images", name @ ..] if method == Method::DELETE && !name.is_empty() => engine
+            .image_remove(&name.join("/"), flag(query, "force"))
+            .map(|removal| Reply::Json(200, removal_json(&removal))),
+        ["containers", "prune"] if post => container_prune(&engine),
+        ["containers", id, "top"] if get => top(&engine, id, query),
+        ["containers", id, "rename"] if post => match value(query, "name") {
+            Some(name) if !name.is_empty() => engine.rename(id, name).map(|_| Reply::Empty(204)),
+            _ => Ok(Reply::error(400, "name is required")),
+        },
+        ["containers", id, "changes"] if get => engine.diff(id).map(|changes| {
+            let list: Vec<Value> = changes
+                .iter()
+                .map(|c| {
+                    let kind = match c.kind {
+                        mini_storage::pack::ChangeKind::Modify => 0,
+                        mini_storage::pack::ChangeKind::Add => 1,
+                        mini_storage::pack::ChangeKind::Delete => 2,
+                    };
+                    json!({"Path": c.path, "Kind": kind})
+                })
+                .collect();
+            Reply::Json(200, Value::Array(list))
+        }),
         ["images", "json"] if get => images(&engine),
         ["images", name @ .., "json"] if get && !name.is_empty() => {
             mini_runtime::views::image_json(&engine, &name.join("/")).map(|v| Reply::Json(200, v))
@@ -415,6 +442,101 @@ fn resize(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime
         ));
     }
     Ok(Reply::Empty(200))
+}
+
+/// `DELETE /images/{name}` and `POST /images/prune`: Docker's list of what went.
+fn removal_json(removal: &mini_runtime::objects::ImageRemoval) -> Value {
+    let mut list: Vec<Value> = removal
+        .untagged
+        .iter()
+        .map(|t| json!({"Untagged": mini_storage::ImageRef::familiar(t)}))
+        .collect();
+    list.extend(
+        removal
+            .deleted
+            .iter()
+            .chain(&removal.layers)
+            .map(|d| json!({"Deleted": d})),
+    );
+    Value::Array(list)
+}
+
+fn image_prune(engine: &Engine, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    // `dangling=false` is `image prune -a`.
+    let all = filters(query)?
+        .iter()
+        .any(|(k, v)| k == "dangling" && !crate::query::truthy(v));
+    let removal = engine.image_prune(all)?;
+    let deleted = removal_json(&removal);
+    Ok(Reply::Json(
+        200,
+        json!({"ImagesDeleted": deleted, "SpaceReclaimed": removal.reclaimed}),
+    ))
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+fn image_tag(
+    engine: &Engine,
+    name: &str,
+    query: &[(String, String)],
+) -> mini_runtime::Result<Reply> {
+    let repo = value(query, "repo").unwrap_or_default();
+    if repo.is_empty() {
+        return Ok(Reply::error(400, "repository name is required"));
+    }
+    let target = match value(query, "tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.to_string(),
+    };
+    let target = mini_storage::ImageRef::parse(&target)?;
+    engine.images.tag(name, &target)?;
+    Ok(Reply::Empty(201))
+}
+
+/// `POST /containers/prune`: the containers that are not running.
+fn container_prune(engine: &Engine) -> mini_runtime::Result<Reply> {
+    let mut deleted = Vec::new();
+    for record in engine.list()?.iter().filter(|r| !r.is_running()) {
+        if engine.remove(&record.id, false, false).is_ok() {
+            deleted.push(record.id.clone());
+        }
+    }
+    Ok(Reply::Json(
+        200,
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}
+
+/// `GET /containers/{id}/top?ps_args=`: the host's `ps` rows of the container's processes.
+fn top(engine: &Engine, id: &str, query: &[(String, String)]) -> mini_runtime::Result<Reply> {
+    let record = engine.find(id)?;
+    if !record.is_running() {
+        return Err(Error::Conflict(format!(
+            "Container {} is not running",
+            record.id
+        )));
+    }
+    let pids = engine.processes(&record.id)?;
+    let args: Vec<&str> = match value(query, "ps_args").filter(|a| !a.is_empty()) {
+        Some(args) => args.split_whitespace().collect(),
+        None => vec!["-ef"],
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|err| Error::System(format!("running ps: {err}")))?;
+    if !out.status.success() {
+        return Err(Error::System(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let (titles, rows) = mini_runtime::views::ps_rows(&String::from_utf8_lossy(&out.stdout), &pids)
+        .map_err(Error::System)?;
+    Ok(Reply::Json(
+        200,
+        json!({"Titles": titles, "Processes": rows}),
+    ))
 }
 
 fn timeout(query: &[(String, String)]) -> Option<i64> {

@@ -225,6 +225,73 @@ impl Engine {
     }
 }
 
+/// What removing an image did, in Docker's order: the names untagged, the image ids deleted,
+/// then the layers (chain ids) deleted, with the bytes they held.
+#[derive(Debug, Default)]
+pub struct ImageRemoval {
+    pub untagged: Vec<String>,
+    pub deleted: Vec<String>,
+    pub layers: Vec<String>,
+    pub reclaimed: u64,
+}
+
+impl Engine {
+    /// `rmi` and `DELETE /images/{name}`: untags, and removes the image and the layers no other
+    /// image uses. An image under a container stays (409): only one of several tags may go.
+    pub fn image_remove(&self, name: &str, force: bool) -> Result<ImageRemoval> {
+        if let Ok((record, tag)) = self.images.resolve(name) {
+            let just_a_tag = tag.is_some() && self.images.tags_of(&record.id)?.len() > 1;
+            let containers = self.list()?;
+            if let Some(user) = containers.iter().find(|c| c.image_id == record.id) {
+                if !just_a_tag {
+                    let image = mini_storage::digest::short(&record.id);
+                    let container = user.short_id();
+                    return Err(Error::Conflict(if tag.is_some() && !force {
+                        format!("conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {image}")
+                    } else {
+                        format!("conflict: unable to delete {image} (cannot be forced) - image is being used by container {container}")
+                    }));
+                }
+            }
+        }
+        let removal = self.images.remove(name, force)?;
+        let mut done = ImageRemoval {
+            untagged: removal.untagged,
+            deleted: removal.deleted,
+            ..ImageRemoval::default()
+        };
+        for chain in removal.layers {
+            done.reclaimed += self.layers.size(&chain);
+            self.layers.remove(&chain)?;
+            done.layers.push(chain);
+        }
+        Ok(done)
+    }
+
+    /// `image prune`: images no container uses; without `all` only the untagged ones.
+    pub fn image_prune(&self, all: bool) -> Result<ImageRemoval> {
+        let containers = self.list()?;
+        let mut done = ImageRemoval::default();
+        for listed in self.images.list()? {
+            let id = &listed.record.id;
+            if (!all && !listed.tags.is_empty()) || containers.iter().any(|c| &c.image_id == id) {
+                continue;
+            }
+            let Ok(removal) = self.images.remove(id, true) else {
+                continue;
+            };
+            done.untagged.extend(removal.untagged);
+            done.deleted.extend(removal.deleted);
+            for chain in removal.layers {
+                done.reclaimed += self.layers.size(&chain);
+                self.layers.remove(&chain)?;
+                done.layers.push(chain);
+            }
+        }
+        Ok(done)
+    }
+}
+
 /// Whether a volume passes every filter (`dangling`, `name`, `label`, `driver`).
 pub fn volume_matches(volume: &Volume, used: bool, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(key, value)| match key.as_str() {

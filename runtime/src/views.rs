@@ -391,3 +391,60 @@ pub fn container_matches(record: &ContainerRecord, key: &str, value: &str) -> bo
         _ => false,
     }
 }
+
+/// `top`'s table from the host's `ps` output: its titles, and the rows whose PID is one of
+/// `pids`, each cut into as many fields as there are titles (the last keeps its spaces: the
+/// command line), as Docker's daemon does.
+pub fn ps_rows(
+    ps: &str,
+    pids: &[i32],
+) -> std::result::Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut lines = ps.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let column = titles
+        .iter()
+        .position(|c| c == "PID")
+        .ok_or_else(|| "Couldn't find PID field in ps output".to_string())?;
+    let mut rows = Vec::new();
+    for line in lines {
+        let mut fields: Vec<String> = Vec::new();
+        let mut rest = line.trim_start();
+        while fields.len() + 1 < titles.len() && !rest.is_empty() {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            fields.push(rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+        fields.push(rest.to_string());
+        if fields
+            .get(column)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
+            rows.push(fields);
+        }
+    }
+    Ok((titles, rows))
+}
+
+#[cfg(test)]
+mod ps_tests {
+    use super::ps_rows;
+
+    #[test]
+    fn rows_keep_the_command_whole_and_only_the_containers_pids() {
+        let ps = "UID PID PPID C STIME TTY TIME CMD\n\
+                  root 4242 1 0 10:00 ? 00:00:00 sleep 1000 --flag\n\
+                  root 77 1 0 10:00 ? 00:00:00 other\n";
+        let (titles, rows) = ps_rows(ps, &[4242]).unwrap();
+        assert_eq!(titles.len(), 8);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][1], "4242");
+        assert_eq!(rows[0][7], "sleep 1000 --flag");
+        assert!(ps_rows("USER COMMAND\n", &[1]).is_err());
+    }
+}

@@ -534,9 +534,11 @@ fn docker_exec_runs_in_minis_containers_with_streams_codes_and_a_terminal() {
             std::thread::sleep(Duration::from_millis(50));
         }
         env.run_ok(&["exec", "box", "rm", "/tmp/mark"]);
-        // -it through a terminal of the client's: a tty inside, of the client's size.
+        // -it through a terminal of the client's: a tty inside, of the client's size. Debian's
+        // CLI (API 1.41) sends the size in a resize after the start, as with Docker: the
+        // process waits a moment before it looks.
         let line = format!(
-            "stty rows 33 cols 101; {cli} -H unix://{} exec -it box sh -c 'tty; stty size; exit 4'",
+            "stty rows 33 cols 101; {cli} -H unix://{} exec -it box sh -c 'tty; sleep 0.5; stty size; exit 4'",
             socket.display()
         );
         let out = host::output_within(
@@ -933,4 +935,90 @@ fn docker_cp_copies_both_ways_through_minis_archive_endpoints() {
         assert_eq!(names, ["leaf"], "{cli}");
     }
     env.run_ok(&["rm", "-f", "box", "idle"]);
+}
+
+#[test]
+fn docker_top_rename_diff_export_tag_rmi_and_prune_through_mini() {
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    let service = Service::start(&env);
+    let socket = service.socket.clone();
+    for cli in clients() {
+        let d = |args: &[&str]| docker_ok(cli, &socket, args);
+        d(&[
+            "run",
+            "-d",
+            "--name",
+            "first",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /made; rm /etc/motd 2>/dev/null; sleep 1000",
+        ]);
+        // top: the container's processes, the command line whole.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let top = d(&["top", "first"]);
+            if top.contains("sleep 1000") {
+                assert!(
+                    top.starts_with("UID") && top.contains("PID"),
+                    "{cli}: {top}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "{cli}: {top}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // rename: mini sees the new name.
+        d(&["rename", "first", "second"]);
+        assert_eq!(status(&env, "second"), "running 0", "{cli}");
+        // diff: the file it made.
+        let diff = d(&["diff", "second"]);
+        assert!(diff.lines().any(|l| l == "A /made"), "{cli}: {diff}");
+        // export: its filesystem as a tar stream, with that file.
+        let out = docker(cli, &socket, &["export", "second"]);
+        assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
+        let mut archive = tar::Archive::new(&out.stdout[..]);
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().any(|n| n == "made"), "{cli}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == "bin/sh" || n == "bin/busybox"),
+            "{cli}"
+        );
+        // tag and rmi: a second name comes and goes; the image under a container stays.
+        d(&["tag", "busybox", "mine/box:v1"]);
+        assert!(env.run_ok(&["images"]).contains("mine/box"), "{cli}");
+        let removed = d(&["rmi", "mine/box:v1"]);
+        assert!(
+            removed.contains("Untagged: mine/box:v1"),
+            "{cli}: {removed}"
+        );
+        let out = docker(cli, &socket, &["rmi", "busybox"]);
+        assert_ne!(code(&out), 0, "{cli}");
+        assert!(
+            text(&out.stderr).contains("is using its referenced image"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        // container prune: the stopped ones go, the running one stays.
+        d(&["create", "--name", "idle", "busybox"]);
+        let pruned = d(&["container", "prune", "-f"]);
+        assert!(!pruned.contains("second"), "{cli}: {pruned}");
+        assert_eq!(
+            env.run_ok(&["ps", "-a", "--format", "{{.Names}}"]),
+            "second\n",
+            "{cli}"
+        );
+        d(&["rm", "-f", "second"]);
+    }
+    // image prune -a: nothing uses busybox now.
+    let pruned = docker_ok(clients()[0], &socket, &["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains("deleted: sha256:"), "{pruned}");
+    assert_eq!(env.run_ok(&["images", "-q"]), "");
 }

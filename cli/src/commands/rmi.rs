@@ -16,46 +16,30 @@ pub struct RmiArgs {
 }
 
 pub fn run(context: &Context, args: RmiArgs) -> CliResult {
-    let images = context.image_store()?;
-    let layers = context.layer_store()?;
+    let engine = context.engine()?;
     // Like Docker: every argument is tried; the exit code says whether any failed.
     let mut failed = None;
-    let containers = context.engine()?.list().map_err(CliError::one)?;
     for name in &args.images {
-        // An image under a container stays: only one of several tags may go.
-        if let Ok((record, tag)) = images.resolve(name) {
-            let just_a_tag = tag.is_some() && images.tags_of(&record.id)?.len() > 1;
-            if let Some(user) = containers.iter().find(|c| c.image_id == record.id) {
-                if !just_a_tag {
-                    let image = mini_storage::digest::short(&record.id);
-                    let container = user.short_id();
-                    let message = if tag.is_some() && !args.force {
-                        format!("conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {image}")
-                    } else {
-                        format!("conflict: unable to delete {image} (cannot be forced) - image is being used by container {container}")
-                    };
-                    eprintln!("Error response from daemon: {message}");
-                    failed = Some(CliError::reported(1));
-                    continue;
-                }
-            }
-        }
-        match images.remove(name, args.force) {
+        match engine.image_remove(name, args.force) {
             Ok(removal) => {
                 for untagged in &removal.untagged {
                     println!("Untagged: {}", ImageRef::familiar(untagged));
                 }
-                for deleted in &removal.deleted {
+                for deleted in removal.deleted.iter().chain(&removal.layers) {
                     println!("Deleted: {deleted}");
                 }
-                for chain in &removal.layers {
-                    layers.remove(chain)?;
-                    println!("Deleted: {chain}");
-                }
+            }
+            Err(err @ mini_runtime::Error::Conflict(_)) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = Some(CliError::reported(1));
+            }
+            Err(mini_runtime::Error::Storage(err)) => {
+                eprintln!("Error: {err}");
+                failed = Some(CliError::from(err));
             }
             Err(err) => {
                 eprintln!("Error: {err}");
-                failed = Some(CliError::from(err));
+                failed = Some(CliError::reported(1));
             }
         }
     }
@@ -86,36 +70,23 @@ pub fn prune(context: &Context, args: PruneArgs) -> CliResult {
     if !args.force && !super::confirm(warning) {
         return Ok(());
     }
-    let images = context.image_store()?;
-    let layers = context.layer_store()?;
-    let containers = context.engine()?.list().map_err(CliError::one)?;
-    let mut lines = Vec::new();
-    let mut reclaimed = 0u64;
-    for listed in images.list()? {
-        let id = &listed.record.id;
-        if (!args.all && !listed.tags.is_empty()) || containers.iter().any(|c| &c.image_id == id) {
-            continue;
-        }
-        let removal = match images.remove(id, true) {
-            Ok(removal) => removal,
-            Err(err) => {
-                eprintln!("Error: {err}");
-                continue;
-            }
-        };
-        lines.extend(
-            removal
-                .untagged
-                .iter()
-                .map(|t| format!("untagged: {}", ImageRef::familiar(t))),
-        );
-        lines.extend(removal.deleted.iter().map(|d| format!("deleted: {d}")));
-        for chain in &removal.layers {
-            reclaimed += layers.size(chain);
-            layers.remove(chain)?;
-            lines.push(format!("deleted: {chain}"));
-        }
-    }
+    let removal = context
+        .engine()?
+        .image_prune(args.all)
+        .map_err(CliError::one)?;
+    let reclaimed = removal.reclaimed;
+    let mut lines: Vec<String> = removal
+        .untagged
+        .iter()
+        .map(|t| format!("untagged: {}", ImageRef::familiar(t)))
+        .collect();
+    lines.extend(
+        removal
+            .deleted
+            .iter()
+            .chain(&removal.layers)
+            .map(|d| format!("deleted: {d}")),
+    );
     if !lines.is_empty() {
         println!("Deleted Images:");
         for line in lines {
