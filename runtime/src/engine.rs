@@ -204,7 +204,7 @@ impl Engine {
         let mut to_fill = Vec::new();
         let ready = self
             .make_mount_sources(&mut record, &mut made, &mut to_fill)
-            .and_then(|()| self.store.create(&record));
+            .and_then(|()| self.store.create(&mut record, options.name.is_none()));
         let creating = match ready {
             Ok(creating) => creating,
             Err(err) => {

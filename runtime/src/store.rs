@@ -133,17 +133,28 @@ impl ContainerStore {
     /// Writes a new record, taking its name (fails if the name is taken, by a container being
     /// made too). Returns the create lock: the container stays out of sight until it is given
     /// back through [`ContainerStore::created`], and is removed as abandoned if its maker dies.
-    pub fn create(&self, record: &ContainerRecord) -> Result<Lock> {
+    /// A `generated` name that is taken is made unique instead, as Docker's generator does
+    /// (`happy_turing1`, `happy_turing2`, ...).
+    pub fn create(&self, record: &mut ContainerRecord, generated: bool) -> Result<Lock> {
         let _names = self.lock_names()?;
-        let taken = self
+        let names: Vec<(String, String)> = self
             .ids_with_records()?
             .iter()
             .filter_map(|id| self.load(id).ok())
-            .find(|r| r.name == record.name);
-        if let Some(other) = taken {
+            .map(|r| (r.name, r.id))
+            .collect();
+        let in_use = |name: &str| names.iter().any(|(n, _)| n == name);
+        if generated && in_use(&record.name) {
+            let base = record.name.clone();
+            if let Some(free) = (1..).map(|n| format!("{base}{n}")).find(|n| !in_use(n)) {
+                record.name = free;
+            }
+        }
+        let taken = names.iter().find(|(n, _)| *n == record.name);
+        if let Some((_, other)) = taken {
             return Err(Error::NameInUse {
                 name: record.name.clone(),
-                id: other.id.clone(),
+                id: other.clone(),
             });
         }
         let dir = self.container_dir(&record.id);
@@ -281,6 +292,27 @@ mod tests {
             resolve_in(&records, "nope").unwrap_err().to_string(),
             "No such container: nope"
         );
+    }
+
+    #[test]
+    fn a_generated_name_that_is_taken_gets_a_number_and_a_given_one_fails() {
+        let dir = std::env::temp_dir().join(format!("mini-store-test-{}", std::process::id()));
+        let store = ContainerStore::open(&dir.join("root"), &dir.join("run")).unwrap();
+        let ids: Vec<String> = (0..4).map(|n| format!("{n:064}")).collect();
+        let mut first = record(&ids[0], "happy_turing");
+        drop(store.create(&mut first, true).unwrap());
+        let mut second = record(&ids[1], "happy_turing");
+        drop(store.create(&mut second, true).unwrap());
+        assert_eq!(second.name, "happy_turing1");
+        let mut third = record(&ids[2], "happy_turing");
+        drop(store.create(&mut third, true).unwrap());
+        assert_eq!(third.name, "happy_turing2");
+        let mut given = record(&ids[3], "happy_turing");
+        assert!(matches!(
+            store.create(&mut given, false),
+            Err(Error::NameInUse { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
