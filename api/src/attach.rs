@@ -62,7 +62,7 @@ impl Hub {
             .copied()
     }
 
-    fn record_exit(&self, id: &str, code: i32) {
+    pub(crate) fn record_exit(&self, id: &str, code: i32) {
         self.exits
             .lock()
             .unwrap_or_else(|e| e.into_inner())

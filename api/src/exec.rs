@@ -259,12 +259,25 @@ pub async fn start_detached(instance: &Instance, exec: &Exec) -> Result<()> {
 /// Runs the exec attached: its output to `client` (Docker's frames, raw for a tty), the
 /// client's input to its stdin; the exit code is recorded before the connection closes, since
 /// the client asks for it as soon as the stream ends.
-pub async fn run_attached<C>(instance: &Instance, exec: &Exec, client: C, size: Option<(u16, u16)>)
-where
+/// `raw`: the start's `Tty`, which decides the framing as in Docker (unframed output, stdout
+/// and stderr together), whatever the process's terminal.
+pub async fn run_attached<C>(
+    instance: &Instance,
+    exec: &Exec,
+    client: C,
+    size: Option<(u16, u16)>,
+    raw: bool,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    // 126, as Docker's, when the process could not be started at all.
-    let code = relay(instance, exec, client, size).await.unwrap_or(126);
+    if relay(instance, exec, client, size, raw).await.is_err() {
+        // 126, as Docker's, when the process could not be started at all.
+        finish(exec, 126);
+    }
+}
+
+/// The exec has ended with `code`.
+fn finish(exec: &Exec, code: i32) {
     let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
     state.running = false;
     state.master = None;
@@ -276,6 +289,7 @@ async fn relay<C>(
     exec: &Exec,
     client: C,
     size: Option<(u16, u16)>,
+    raw: bool,
 ) -> std::io::Result<i32>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -296,6 +310,16 @@ where
                 mini_runtime::attach::set_window_size(pty.master.as_fd(), &payload);
             }
             state.master = Some(Arc::new(pty.master.try_clone()?));
+        }
+        // The service's side of the terminal passes bytes as they are: the container's own
+        // terminal has done the newline translation already (no \r\r\n).
+        if let Ok(mut modes) = nix::sys::termios::tcgetattr(&pty.slave) {
+            nix::sys::termios::cfmakeraw(&mut modes);
+            let _ = nix::sys::termios::tcsetattr(
+                &pty.slave,
+                nix::sys::termios::SetArg::TCSANOW,
+                &modes,
+            );
         }
         let slave = std::fs::File::from(pty.slave);
         command
@@ -331,7 +355,11 @@ where
                 match reader.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
-                        if to_client.write_all(&buf[..n]).await.is_err() {
+                        if to_client
+                            .write_all(&framed(raw, 1, &buf[..n]))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -342,9 +370,11 @@ where
             _ = input => {}
             _ = output => {}
         }
-        let status = child.wait().await?;
+        let code = exit_code(child.wait().await?);
+        // Recorded before the stream ends: the client asks for it at once.
+        finish(exec, code);
         let _ = to_client.shutdown().await;
-        return Ok(exit_code(status));
+        return Ok(code);
     }
     command
         .stdin(if config.stdin {
@@ -399,10 +429,7 @@ where
             if (kind == 1 && !want_out) || (kind == 2 && !want_err) {
                 continue;
             }
-            let mut framed = Vec::with_capacity(bytes.len() + 8);
-            framed.extend_from_slice(&[kind, 0, 0, 0]);
-            framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            framed.extend_from_slice(&bytes);
+            let framed = framed(raw, kind, &bytes);
             if to_client.write_all(&framed).await.is_err() {
                 return false;
             }
@@ -418,9 +445,10 @@ where
         out_pump.abort();
         err_pump.abort();
     }
-    let status = child.wait().await?;
+    let code = exit_code(child.wait().await?);
+    finish(exec, code);
     let _ = to_client.shutdown().await;
-    Ok(exit_code(status))
+    Ok(code)
 }
 
 /// The code a client sees: the process's own, or 128 + the signal that ended it.
@@ -429,4 +457,16 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
     status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Output as the client reads it: as it is (`raw`), or in Docker's 8-byte frames.
+fn framed(raw: bool, kind: u8, bytes: &[u8]) -> Vec<u8> {
+    if raw {
+        return bytes.to_vec();
+    }
+    let mut framed = Vec::with_capacity(bytes.len() + 8);
+    framed.extend_from_slice(&[kind, 0, 0, 0]);
+    framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    framed.extend_from_slice(bytes);
+    framed
 }

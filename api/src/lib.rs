@@ -381,11 +381,12 @@ async fn exec_start(shared: Arc<Shared>, request: Request<Incoming>, id: &str) -
     let upgrade = hyper::upgrade::on(request);
     let relayed = shared.clone();
     relayed.open.fetch_add(1, Ordering::SeqCst);
-    let tty = exec.config.tty;
+    // The start's Tty decides the framing (docker-py may ask otherwise than the create did).
+    let tty = options["Tty"].as_bool().unwrap_or(exec.config.tty);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
             let client = hyper_util::rt::TokioIo::new(upgraded);
-            exec::run_attached(&relayed.instance, &exec, client, size).await;
+            exec::run_attached(&relayed.instance, &exec, client, size, tty).await;
         }
         relayed.open.fetch_sub(1, Ordering::SeqCst);
         touch(&relayed);

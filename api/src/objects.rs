@@ -173,12 +173,12 @@ pub fn volume_create(engine: &Engine, body: &[u8]) -> Result<Reply> {
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let (volume, _) = engine.volume_create(
-        name.as_deref(),
-        &driver,
-        &options,
-        labels(&value["Labels"], "Labels")?,
-    )?;
+    let mut labels = labels(&value["Labels"], "Labels")?;
+    if name.is_none() {
+        // A volume made without a name is anonymous, as in Docker (API 1.42): prune takes it.
+        labels.insert(mini_runtime::volumes::ANONYMOUS_LABEL.into(), String::new());
+    }
+    let (volume, _) = engine.volume_create(name.as_deref(), &driver, &options, labels)?;
     Ok(Reply::Json(201, engine.volume_json(&volume)))
 }
 

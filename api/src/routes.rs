@@ -202,6 +202,12 @@ pub fn route(
         ["images", name @ .., "json"] if get && !name.is_empty() => {
             mini_runtime::views::image_json(&engine, &name.join("/")).map(|v| Reply::Json(200, v))
         }
+        ["swarm", "leave"] => Ok(Reply::error(503, "This node is not part of a swarm")),
+        ["swarm", ..] | ["services", ..] | ["nodes", ..] | ["tasks", ..] | ["secrets", ..]
+        | ["configs", ..] => Ok(Reply::error(
+            503,
+            "This node is not a swarm manager. mini runs containers on one host and has no swarm mode.",
+        )),
         _ => Ok(Reply::error(404, "page not found")),
     };
     result.unwrap_or_else(failure)
@@ -372,6 +378,10 @@ pub(crate) fn wait(
     let first = engine.find(id)?;
     let full = first.id.clone();
     let mut last = first.clone();
+    // The exit this wait saw from the container's monitor: the code, even once an --rm
+    // container is gone, and the end of a run its restart policy starts again.
+    let mut seen: Option<i32> = None;
+    let mut watched = false;
     loop {
         let now = match engine.get(&full) {
             Ok(record) => Some(record),
@@ -383,6 +393,7 @@ pub(crate) fn wait(
         let done = match (&now, condition) {
             (None, _) => true,
             (Some(_), "removed") => false,
+            (Some(_), _) if seen.is_some() => true,
             (Some(r), "next-exit") => {
                 !r.is_running()
                     && (first.is_running() || r.state.started_at != first.state.started_at)
@@ -393,8 +404,9 @@ pub(crate) fn wait(
             last = record;
         }
         if done {
-            let code = match engine.get(&full) {
-                Ok(record) if !record.is_running() => record.state.exit_code,
+            let code = match (seen, engine.get(&full)) {
+                (Some(code), _) => code,
+                (None, Ok(record)) if !record.is_running() => record.state.exit_code,
                 _ => hub.exit_seen(&full).unwrap_or(last.state.exit_code),
             };
             return Ok(Reply::Json(200, json!({"StatusCode": code, "Error": null})));
@@ -402,7 +414,64 @@ pub(crate) fn wait(
         if gone.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(Reply::Empty(204));
         }
+        if last.is_running() && !watched && seen.is_none() {
+            watched = true;
+            match watch_exit(engine, &last, gone) {
+                Some(code) => {
+                    hub.record_exit(&full, code);
+                    seen = Some(code);
+                }
+                None if gone.load(std::sync::atomic::Ordering::SeqCst) => {
+                    return Ok(Reply::Empty(204))
+                }
+                None => {}
+            }
+            continue;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Listens on a running container's monitor (as an attach with no stdin) until it reports the
+/// end of the container's process; None if the monitor goes first or the client does.
+fn watch_exit(
+    engine: &Engine,
+    record: &ContainerRecord,
+    gone: &std::sync::atomic::AtomicBool,
+) -> Option<i32> {
+    use std::io::Read;
+    let mut stream =
+        mini_runtime::attach::connect(&engine.store.runroot, record.short_id()).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .ok()?;
+    let mut frames = mini_runtime::attach::Frames::default();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => frames.push(&buf[..n]),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                if gone.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
+                continue;
+            }
+            Err(_) => return None,
+        }
+        while let Ok(Some((kind, payload))) = frames.next_frame() {
+            if kind == mini_runtime::attach::EXIT {
+                let code = payload.get(..4)?;
+                return Some(i32::from_le_bytes(code.try_into().ok()?));
+            }
+        }
     }
 }
 

@@ -47,6 +47,9 @@ code, (stdout, stderr) = box.exec_run(["sh", "-c", "echo out; echo err >&2; exit
 assert (code, stdout, stderr) == (3, b"out\n", b"err\n"), (code, stdout, stderr)
 code, output = box.exec_run(["cat", "/etc/hostname"])
 assert code == 0 and output.strip() == box.id[:12].encode(), output
+# A terminal: one translation of newlines (the container's), and the framing the start asks.
+code, output = box.exec_run(["echo", "hi"], tty=True)
+assert (code, output) == (0, b"hi\r\n"), (code, output)
 box.stop(timeout=0)
 assert box.wait()["StatusCode"] == 137
 box.remove()
@@ -55,6 +58,10 @@ try:
     raise AssertionError("sdkbox is still there")
 except docker.errors.NotFound:
     pass
+
+# An --rm container's code reaches wait although the container is gone by then.
+quick = client.containers.run("busybox", ["sh", "-c", "sleep 0.3; exit 5"], detach=True, auto_remove=True, network_mode="none")
+assert quick.wait()["StatusCode"] == 5
 
 # Networks and volumes.
 network = client.networks.create(
