@@ -407,7 +407,20 @@ pub(crate) fn wait(
             let code = match (seen, engine.get(&full)) {
                 (Some(code), _) => code,
                 (None, Ok(record)) if !record.is_running() => record.state.exit_code,
-                _ => hub.exit_seen(&full).unwrap_or(last.state.exit_code),
+                _ => {
+                    // Gone (--rm) before this wait saw it end: the attach that ran it has the
+                    // code from the monitor's last frame, or will in a moment.
+                    let mut code = hub.exit_seen(&full);
+                    let unfinished = last.is_running() || last.state.status == "created";
+                    for _ in 0..50 {
+                        if code.is_some() || !unfinished {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        code = hub.exit_seen(&full);
+                    }
+                    code.unwrap_or(last.state.exit_code)
+                }
             };
             return Ok(Reply::Json(200, json!({"StatusCode": code, "Error": null})));
         }
