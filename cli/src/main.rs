@@ -311,6 +311,24 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ENGINE_ERROR);
         }
     }
+    // Commands that only print end quietly when their reader goes (`mini ps | head`), as
+    // Docker's do, rather than panic on EPIPE: Rust ignores SIGPIPE, so it is given back its
+    // default for them. Everything that relays, serves or monitors keeps it ignored.
+    if matches!(
+        command,
+        Command::Ps(_)
+            | Command::Container(ContainerCommand::Ls(_))
+            | Command::Images(_)
+            | Command::Image(ImageCommand::Ls(_))
+            | Command::Logs(_)
+            | Command::Container(ContainerCommand::Logs(_))
+            | Command::Inspect(_)
+    ) {
+        // SAFETY: setting a signal's disposition to its default, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let context = Context {
         root: cli.root,
         runroot: cli.runroot,

@@ -240,3 +240,41 @@ fn info_version_and_df_say_what_the_host_and_instance_hold() {
     let df = env.run_ok(&["system", "df", "--format", "{{.Type}}={{.Reclaimable}}"]);
     assert!(df.lines().next().unwrap().ends_with("(100%)"), "{df}");
 }
+
+#[test]
+fn a_listing_whose_reader_goes_ends_quietly() {
+    use std::io::Read;
+    let (env, _registry) = lab(&["busybox"]);
+    env.run_ok(&["pull", "-q", "busybox"]);
+    env.run_ok(&[
+        "run",
+        "--name",
+        "talk",
+        "--network",
+        "none",
+        "busybox",
+        "seq",
+        "1",
+        "200000",
+    ]);
+    // `mini logs talk | head -c 10`: more than a pipe holds, and the reader goes early.
+    let mut child = env
+        .mini()
+        .args(["logs", "talk"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(&first, b"1\n2\n3\n4\n5\n");
+    env.run_ok(&["rm", "talk"]);
+}
