@@ -367,8 +367,9 @@ pub fn run(context: &Context, args: RunArgs) -> CliResult {
         detach_keys,
         sig_proxy: args.sig_proxy && !args.create.tty,
     };
-    let started = engine.start(&id, true)?;
+    // Read before the start: a quick `--rm` container may be gone by the time it returns.
     let record = engine.store.load(&id).map_err(CliError::one)?;
+    let started = engine.start(&id, true)?;
     attached(&engine, &record, started, &options)
 }
 
