@@ -267,17 +267,9 @@ async fn attach_request(
     id: &str,
     query: &[(String, String)],
 ) -> Response<Body> {
-    let instance = shared.instance.clone();
-    let text = id.to_string();
-    let found = tokio::task::spawn_blocking(move || {
-        mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
-            .and_then(|engine| engine.find(&text))
-    })
-    .await;
-    let record = match found {
-        Ok(Ok(record)) => record,
-        Ok(Err(err)) => return routes::failure(err).into_response(),
-        Err(err) => return routes::Reply::error(500, err.to_string()).into_response(),
+    let record = match find_container(&shared, id).await {
+        Ok(record) => record,
+        Err(response) => return response,
     };
     let flag = |key: &str| {
         query
@@ -402,17 +394,8 @@ async fn wait_request(shared: Arc<Shared>, id: &str, query: &[(String, String)])
         return routes::Reply::error(400, format!("invalid condition: {condition:?}"))
             .into_response();
     }
-    let instance = shared.instance.clone();
-    let text = id.to_string();
-    let found = tokio::task::spawn_blocking(move || {
-        mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
-            .and_then(|engine| engine.find(&text))
-    })
-    .await;
-    match found {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => return routes::failure(err).into_response(),
-        Err(err) => return routes::Reply::error(500, err.to_string()).into_response(),
+    if let Err(response) = find_container(&shared, id).await {
+        return response;
     }
     let waiting = shared.clone();
     let id = id.to_string();
@@ -567,5 +550,24 @@ async fn export_request(shared: Arc<Shared>, id: &str) -> Response<Body> {
         Ok(Ok(())) => streamed(receiver, "application/x-tar"),
         Ok(Err(reply)) => reply.into_response(),
         Err(_) => routes::Reply::error(500, "exporting failed").into_response(),
+    }
+}
+
+/// The container a request names, or the response that says why there is none (404, ...).
+async fn find_container(
+    shared: &Shared,
+    id: &str,
+) -> Result<mini_runtime::ContainerRecord, Response<Body>> {
+    let instance = shared.instance.clone();
+    let text = id.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        mini_runtime::Engine::open(&instance.root, &instance.runroot, &instance.config)
+            .and_then(|engine| engine.find(&text))
+    })
+    .await;
+    match found {
+        Ok(Ok(record)) => Ok(record),
+        Ok(Err(err)) => Err(routes::failure(err).into_response()),
+        Err(err) => Err(routes::Reply::error(500, err.to_string()).into_response()),
     }
 }

@@ -368,13 +368,8 @@ pub(crate) fn wait(
     query: &[(String, String)],
     gone: &std::sync::atomic::AtomicBool,
 ) -> mini_runtime::Result<Reply> {
+    // Checked by the handler before the headers went (lib.rs's wait_request).
     let condition = condition(query);
-    if !["not-running", "next-exit", "removed"].contains(&condition) {
-        return Ok(Reply::error(
-            400,
-            format!("invalid condition: {condition:?}"),
-        ));
-    }
     let first = engine.find(id)?;
     let full = first.id.clone();
     let mut last = first.clone();

@@ -215,9 +215,18 @@ impl Engine {
                 ))
             }
         };
+        self.in_container(container, |side| copy(side))
+    }
+
+    /// Runs `work` with the container's root as a side of a copy (paths resolved inside it).
+    fn in_container<T: Send>(
+        &self,
+        container: &str,
+        work: impl FnOnce(&Side) -> Result<T> + Send,
+    ) -> Result<T> {
         let record = self.find(container)?;
         self.with_container_root(&record, |root| {
-            copy(&Side::Container {
+            work(&Side::Container {
                 root: &root,
                 name: container,
             })
@@ -233,14 +242,7 @@ impl Engine {
         options: CopyOptions,
         out: impl Write + Send,
     ) -> Result<()> {
-        let record = self.find(container)?;
-        self.with_container_root(&record, |root| {
-            let side = Side::Container {
-                root: &root,
-                name: container,
-            };
-            copy_to_tar(&side, path, options, out)
-        })
+        self.in_container(container, |side| copy_to_tar(side, path, options, out))
     }
 
     /// `mini cp - CTR:DIR` and `PUT /containers/{id}/archive`: a tar stream extracted into a
@@ -252,25 +254,13 @@ impl Engine {
         options: CopyOptions,
         input: impl Read + Send,
     ) -> Result<()> {
-        let record = self.find(container)?;
-        self.with_container_root(&record, |root| {
-            let side = Side::Container {
-                root: &root,
-                name: container,
-            };
-            copy_from_tar(input, &side, dir, options)
-        })
+        self.in_container(container, |side| copy_from_tar(input, side, dir, options))
     }
 
     /// What is at a path in the container (the final symlink not followed), for
     /// `HEAD /containers/{id}/archive`: its name, size, mode, mtime and link target.
     pub fn path_stat(&self, container: &str, path: &str) -> Result<PathStat> {
-        let record = self.find(container)?;
-        self.with_container_root(&record, |root| {
-            let side = Side::Container {
-                root: &root,
-                name: container,
-            };
+        self.in_container(container, |side| {
             let fd = side
                 .open(path, false)
                 .map_err(|errno| side.error(path, errno))?;
